@@ -1,6 +1,13 @@
-"""gpulink: GPU-accelerated Fellegi-Sunter record linkage with Splink's model and API."""
+"""gpulink: GPU-accelerated Fellegi-Sunter record linkage with Splink's model and API.
 
+>>> import gpulink as gl
+>>> gl.block_on("first_name", "dob").expressions
+['first_name', 'dob']
+"""
+
+from gpulink import comparison_level_library, comparison_library
 from gpulink.backend import resolve_backend
+from gpulink.blocking import block_on
 from gpulink.errors import (
     BackendUnavailable,
     DeviceMemoryError,
@@ -8,15 +15,25 @@ from gpulink.errors import (
     InputError,
     SettingsError,
 )
+from gpulink.levels import ColumnExpression
+from gpulink.linker import Linker
+from gpulink.settings import Settings, SettingsCreator
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BackendUnavailable",
+    "ColumnExpression",
     "DeviceMemoryError",
     "GpulinkError",
     "InputError",
+    "Linker",
+    "Settings",
+    "SettingsCreator",
     "SettingsError",
     "__version__",
+    "block_on",
+    "comparison_level_library",
+    "comparison_library",
     "resolve_backend",
 ]

@@ -23,7 +23,7 @@ LEAF_LEVENSHTEIN_LE     levenshtein(l, r) <= threshold
 LEAF_DAMERAU_LE         damerau_levenshtein(l, r) <= threshold
 LEAF_JACCARD_GE         jaccard(l, r) >= threshold
 LEAF_ABS_DIFF_LE        abs(l - r) <= threshold (numbers, dates in days, timestamps in s)
-LEAF_PERCENT_DIFF_LE    abs(l - r) / max(abs(l), abs(r)) < threshold (Splink's form)
+LEAF_PERCENT_DIFF_LE    abs(l - r) / greatest(l, r) < threshold (Splink's form; 0 -> UNKNOWN)
 LEAF_DISTANCE_KM_LE     great-circle km between (lat=leaf_col, lng=leaf_col2) <= threshold
 LEAF_ARRAY_INTERSECT_GE size of the intersection of the arrays >= threshold
 LEAF_COLUMNS_REVERSED   l[col] == r[col2] and l[col2] == r[col] (by value)

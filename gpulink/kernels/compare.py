@@ -1,0 +1,481 @@
+"""The generic comparison kernel: a model's :class:`ComparisonProgram` evaluated for one pair.
+
+Models are data: every comparison of every model runs through the same bodies here, which walk
+the level programs of :mod:`gpulink.kernels.program` over the packed record columns below.
+Each similarity is computed at most once per pair (a per-pair *metric cache* indexed by the
+program's slots), whatever the number of thresholds that read it.
+
+Packed columns (built on the host by :func:`pack_columns`, moved to the device as a whole):
+
+* ``codes``: int32[n_columns, n_records], -1 = null.
+* strings: code points of every column's dictionary concatenated in ``chars``; the value with
+  code ``k`` of column ``c`` spans ``chars[str_offsets[str_base[c] + k] : ...[... + k + 1]]``.
+* numbers / dates: ``values[val_base[c] + k]``.
+* arrays: element codes of value ``k`` of column ``c`` span
+  ``elements[arr_offsets[arr_base[c] + k] : arr_offsets[arr_base[c] + k + 1]]``.
+* term frequencies: ``tf[tf_base[c] + k]``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from gpulink.kernels._targets import kernel_body
+from gpulink.kernels.numeric import abs_difference, great_circle_km
+from gpulink.kernels.program import (
+    LEAF_ABS_DIFF_LE,
+    LEAF_ARRAY_INTERSECT_GE,
+    LEAF_COLUMNS_REVERSED,
+    LEAF_DAMERAU_LE,
+    LEAF_DISTANCE_KM_LE,
+    LEAF_ELSE,
+    LEAF_EXACT,
+    LEAF_EXACT_AS_STRING,
+    LEAF_JACCARD_GE,
+    LEAF_JARO_GE,
+    LEAF_JARO_WINKLER_GE,
+    LEAF_LEVENSHTEIN_LE,
+    LEAF_NULL,
+    LEAF_PERCENT_DIFF_LE,
+    MAX_STACK,
+    OP_AND,
+    OP_NOT,
+    OP_OR,
+    ComparisonProgram,
+)
+from gpulink.kernels.strings import (
+    damerau_levenshtein,
+    jaccard,
+    jaro,
+    jaro_winkler,
+    levenshtein,
+    scratch_ints_needed,
+)
+
+# Three-valued logic, as SQL's CASE WHEN sees it.
+FALSE = 0
+TRUE = 1
+UNKNOWN = 2
+
+
+@dataclass
+class PackedColumns:
+    """The columns a program reads, packed into flat arrays (see the module docstring)."""
+
+    codes: np.ndarray
+    chars: np.ndarray
+    str_offsets: np.ndarray
+    str_base: np.ndarray
+    values: np.ndarray
+    val_base: np.ndarray
+    elements: np.ndarray
+    arr_offsets: np.ndarray
+    arr_base: np.ndarray
+    tf: np.ndarray
+    tf_base: np.ndarray
+    max_string_length: int
+
+    def arrays(self) -> tuple:
+        """The arrays in the order the kernels take them."""
+        return (
+            self.codes,
+            self.chars,
+            self.str_offsets,
+            self.str_base,
+            self.values,
+            self.val_base,
+            self.elements,
+            self.arr_offsets,
+            self.arr_base,
+            self.tf,
+            self.tf_base,
+        )
+
+    def to_backend(self, backend) -> PackedColumns:
+        """A copy whose arrays live on ``backend`` (cupy arrays on the GPU)."""
+        if not backend.is_gpu:
+            return self
+        moved = {
+            k: backend.asarray(v) for k, v in self.__dict__.items() if k != "max_string_length"
+        }
+        return PackedColumns(**moved, max_string_length=self.max_string_length)
+
+
+def pack_columns(table, expressions: list[str]) -> PackedColumns:
+    """Pack the encoded columns ``expressions`` of a :class:`~gpulink.table.RecordTable`.
+
+    >>> import pyarrow as pa
+    >>> from gpulink.table import encode_records
+    >>> t = encode_records(pa.table({"unique_id": [1, 2], "name": ["ann", None]}), ["name"])
+    >>> pack_columns(t, ["name"]).codes.tolist()
+    [[0, -1]]
+    """
+    n = table.n_records
+    codes = np.empty((max(len(expressions), 1), n), dtype=np.int32)
+    codes.fill(-1)
+    chars_parts, str_off_parts, val_parts, elem_parts, arr_off_parts, tf_parts = (
+        [] for _ in range(6)
+    )
+    str_base, val_base, arr_base, tf_base = (np.zeros(len(expressions), np.int64) for _ in range(4))
+    n_chars = n_str = n_val = n_elem = n_arr = n_tf = 0
+    max_len = 0
+    for c, expr in enumerate(expressions):
+        col = table.column(expr)
+        codes[c] = col.codes
+        offsets = np.asarray(col.offsets, dtype=np.int64)
+        if col.kind == "string" and len(col.chars):
+            lengths = np.diff(offsets)
+            max_len = max(max_len, int(lengths.max()) if len(lengths) else 0)
+        str_base[c] = n_str
+        str_off_parts.append(offsets + n_chars if col.kind == "string" else np.zeros(1, np.int64))
+        chars_parts.append(
+            np.asarray(col.chars, dtype=np.uint32)
+            if col.kind == "string"
+            else np.zeros(0, np.uint32)
+        )
+        n_str += len(str_off_parts[-1])
+        n_chars += len(chars_parts[-1])
+        val_base[c] = n_val
+        val_parts.append(np.asarray(col.values, dtype=np.float64))
+        n_val += len(val_parts[-1])
+        arr_base[c] = n_arr
+        arr_off_parts.append(offsets + n_elem if col.kind == "array" else np.zeros(1, np.int64))
+        elem_parts.append(
+            np.asarray(col.elements, dtype=np.int32)
+            if col.kind == "array"
+            else np.zeros(0, np.int32)
+        )
+        n_arr += len(arr_off_parts[-1])
+        n_elem += len(elem_parts[-1])
+        tf_base[c] = n_tf
+        tf_parts.append(np.asarray(col.tf, dtype=np.float64))
+        n_tf += len(tf_parts[-1])
+
+    def cat(parts, dtype):
+        return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(1, dtype)
+
+    return PackedColumns(
+        codes=codes,
+        chars=np.concatenate([cat(chars_parts, np.uint32), np.zeros(1, np.uint32)]),
+        str_offsets=cat(str_off_parts, np.int64),
+        str_base=str_base,
+        values=np.concatenate([cat(val_parts, np.float64), np.zeros(1)]),
+        val_base=val_base,
+        elements=np.concatenate([cat(elem_parts, np.int32), np.zeros(1, np.int32)]),
+        arr_offsets=cat(arr_off_parts, np.int64),
+        arr_base=arr_base,
+        tf=np.concatenate([cat(tf_parts, np.float64), np.zeros(1)]),
+        tf_base=tf_base,
+        max_string_length=max_len,
+    )
+
+
+@dataclass
+class ProgramArrays:
+    """A :class:`ComparisonProgram` plus the per-slot early-exit bounds, as kernel arguments."""
+
+    leaf_kind: np.ndarray
+    leaf_col: np.ndarray
+    leaf_col2: np.ndarray
+    leaf_threshold: np.ndarray
+    leaf_metric: np.ndarray
+    slot_bound: np.ndarray
+    program: np.ndarray
+    level_start: np.ndarray
+    level_gamma: np.ndarray
+    comparison_start: np.ndarray
+    n_slots: int
+
+    def arrays(self) -> tuple:
+        return (
+            self.leaf_kind,
+            self.leaf_col,
+            self.leaf_col2,
+            self.leaf_threshold,
+            self.leaf_metric,
+            self.slot_bound,
+            self.program,
+            self.level_start,
+            self.level_gamma,
+            self.comparison_start,
+        )
+
+    def to_backend(self, backend) -> ProgramArrays:
+        if not backend.is_gpu:
+            return self
+        moved = {k: backend.asarray(v) for k, v in self.__dict__.items() if k != "n_slots"}
+        return ProgramArrays(**moved, n_slots=self.n_slots)
+
+
+_DISTANCE_KINDS = (LEAF_LEVENSHTEIN_LE, LEAF_DAMERAU_LE)
+
+
+def program_arrays(program: ComparisonProgram) -> ProgramArrays:
+    """Kernel arguments for ``program``: its arrays plus each slot's early-exit bound.
+
+    A distance slot read by thresholds 1 and 2 only needs to know distances up to 2: anything
+    larger fails every threshold, so the comparator may stop early.
+    """
+    n_slots = max(int(program.n_slots), 1)
+    slot_bound = np.full(n_slots, -1, dtype=np.int64)
+    for k in range(len(program.leaf_kind)):
+        slot = int(program.leaf_metric[k])
+        if slot >= 0 and int(program.leaf_kind[k]) in _DISTANCE_KINDS:
+            slot_bound[slot] = max(slot_bound[slot], int(math.floor(program.leaf_threshold[k])))
+    thresholds = np.array(program.leaf_threshold, dtype=np.float64)
+    is_km = np.asarray(program.leaf_kind) == LEAF_DISTANCE_KM_LE
+    # Splink compares CAST(km AS FLOAT) with the threshold as FLOAT: both in float32
+    thresholds[is_km] = thresholds[is_km].astype(np.float32).astype(np.float64)
+    return ProgramArrays(
+        leaf_kind=np.ascontiguousarray(program.leaf_kind, dtype=np.int32),
+        leaf_col=np.ascontiguousarray(program.leaf_col, dtype=np.int32),
+        leaf_col2=np.ascontiguousarray(program.leaf_col2, dtype=np.int32),
+        leaf_threshold=thresholds,
+        leaf_metric=np.ascontiguousarray(program.leaf_metric, dtype=np.int32),
+        slot_bound=slot_bound,
+        program=np.ascontiguousarray(program.program, dtype=np.int32),
+        level_start=np.ascontiguousarray(program.level_start, dtype=np.int32),
+        level_gamma=np.ascontiguousarray(program.level_gamma, dtype=np.int32),
+        comparison_start=np.ascontiguousarray(program.comparison_start, dtype=np.int32),
+        n_slots=n_slots,
+    )
+
+
+def scratch_size(packed: PackedColumns) -> int:
+    """Ints of comparator scratch one thread needs for the longest string in ``packed``."""
+    return max(int(scratch_ints_needed(max(packed.max_string_length, 1))), 1)
+
+
+@kernel_body
+def strings_equal(chars, a0, a1, b0, b1):
+    """True when the code points ``chars[a0:a1]`` equal ``chars[b0:b1]``."""
+    if a1 - a0 != b1 - b0:
+        return False
+    for t in range(a1 - a0):
+        if chars[a0 + t] != chars[b0 + t]:
+            return False
+    return True
+
+
+@kernel_body
+def sorted_intersection_size(elements, a0, a1, b0, b1):
+    """Size of the intersection of two sorted, de-duplicated runs of ``elements``."""
+    count = 0
+    while a0 < a1 and b0 < b1:
+        x = elements[a0]
+        y = elements[b0]
+        if x == y:
+            count += 1
+            a0 += 1
+            b0 += 1
+        elif x < y:
+            a0 += 1
+        else:
+            b0 += 1
+    return count
+
+
+@kernel_body
+def string_metric(kind, bound, ci, cj, c, chars, str_offsets, str_base, scratch):
+    """The similarity (or distance) ``kind`` between values ``ci`` and ``cj`` of string column c."""
+    base = str_base[c]
+    a0 = str_offsets[base + ci]
+    a1 = str_offsets[base + ci + 1]
+    b0 = str_offsets[base + cj]
+    b1 = str_offsets[base + cj + 1]
+    if kind == LEAF_JARO_GE:
+        return jaro(chars, a0, a1, chars, b0, b1, scratch)
+    if kind == LEAF_JARO_WINKLER_GE:
+        return jaro_winkler(chars, a0, a1, chars, b0, b1, scratch)
+    if kind == LEAF_JACCARD_GE:
+        return jaccard(chars, a0, a1, chars, b0, b1, scratch)
+    if kind == LEAF_LEVENSHTEIN_LE:
+        return float(levenshtein(chars, a0, a1, chars, b0, b1, bound, scratch))
+    return float(damerau_levenshtein(chars, a0, a1, chars, b0, b1, bound, scratch))
+
+
+@kernel_body
+def eval_leaf(
+    k, i, j,
+    leaf_kind, leaf_col, leaf_col2, leaf_threshold, leaf_metric, slot_bound,
+    codes, chars, str_offsets, str_base, values, val_base, elements, arr_offsets, arr_base,
+    metric_cache, scratch,
+):  # fmt: skip
+    """Evaluate leaf ``k`` on records ``i`` (left) and ``j`` (right): FALSE, TRUE or UNKNOWN."""
+    kind = leaf_kind[k]
+    if kind == LEAF_ELSE:
+        return TRUE
+    c = leaf_col[k]
+    ci = codes[c, i]
+    cj = codes[c, j]
+    c2 = leaf_col2[k]
+    if kind == LEAF_NULL:
+        if ci < 0 or cj < 0:
+            return TRUE
+        if c2 >= 0 and (codes[c2, i] < 0 or codes[c2, j] < 0):
+            return TRUE
+        return FALSE
+    if ci < 0 or cj < 0:
+        return UNKNOWN
+    if kind == LEAF_EXACT:
+        return TRUE if ci == cj else FALSE
+    threshold = leaf_threshold[k]
+    if (
+        kind == LEAF_JARO_GE
+        or kind == LEAF_JARO_WINKLER_GE
+        or kind == LEAF_JACCARD_GE
+        or kind == LEAF_LEVENSHTEIN_LE
+        or kind == LEAF_DAMERAU_LE
+    ):
+        slot = leaf_metric[k]
+        if slot >= 0 and not math.isnan(metric_cache[slot]):
+            metric = metric_cache[slot]
+        else:
+            bound = slot_bound[slot] if slot >= 0 else -1
+            metric = string_metric(kind, bound, ci, cj, c, chars, str_offsets, str_base, scratch)
+            if slot >= 0:
+                metric_cache[slot] = metric
+        if kind == LEAF_LEVENSHTEIN_LE or kind == LEAF_DAMERAU_LE:
+            return TRUE if metric <= threshold else FALSE
+        return TRUE if metric >= threshold else FALSE
+    if kind == LEAF_ABS_DIFF_LE:
+        x = values[val_base[c] + ci]
+        y = values[val_base[c] + cj]
+        return TRUE if abs_difference(x, y) <= threshold else FALSE
+    if kind == LEAF_PERCENT_DIFF_LE:
+        x = values[val_base[c] + ci]
+        y = values[val_base[c] + cj]
+        denominator = y if y > x else x  # Splink: CASE WHEN r > l THEN r ELSE l END
+        if denominator == 0.0:
+            return UNKNOWN  # SQL division by zero gives NULL
+        return TRUE if abs(x - y) / denominator < threshold else FALSE
+    if kind == LEAF_DISTANCE_KM_LE:
+        di = codes[c2, i]
+        dj = codes[c2, j]
+        if di < 0 or dj < 0:
+            return UNKNOWN
+        lat1 = values[val_base[c] + ci]
+        lat2 = values[val_base[c] + cj]
+        lng1 = values[val_base[c2] + di]
+        lng2 = values[val_base[c2] + dj]
+        return TRUE if great_circle_km(lat1, lng1, lat2, lng2) <= threshold else FALSE
+    if kind == LEAF_ARRAY_INTERSECT_GE:
+        base = arr_base[c]
+        size = sorted_intersection_size(
+            elements,
+            arr_offsets[base + ci],
+            arr_offsets[base + ci + 1],
+            arr_offsets[base + cj],
+            arr_offsets[base + cj + 1],
+        )
+        return TRUE if size >= threshold else FALSE
+    if kind == LEAF_COLUMNS_REVERSED:
+        di = codes[c2, i]
+        dj = codes[c2, j]
+        if di < 0 or dj < 0:
+            return UNKNOWN
+        b1 = str_base[c]
+        b2 = str_base[c2]
+        first = strings_equal(
+            chars,
+            str_offsets[b1 + ci], str_offsets[b1 + ci + 1],
+            str_offsets[b2 + dj], str_offsets[b2 + dj + 1],
+        )  # fmt: skip
+        second = strings_equal(
+            chars,
+            str_offsets[b2 + di], str_offsets[b2 + di + 1],
+            str_offsets[b1 + cj], str_offsets[b1 + cj + 1],
+        )  # fmt: skip
+        return TRUE if first and second else FALSE
+    if kind == LEAF_EXACT_AS_STRING:
+        dj = codes[c2, j]
+        if dj < 0:
+            return UNKNOWN
+        b1 = str_base[c]
+        b2 = str_base[c2]
+        same = strings_equal(
+            chars,
+            str_offsets[b1 + ci], str_offsets[b1 + ci + 1],
+            str_offsets[b2 + dj], str_offsets[b2 + dj + 1],
+        )  # fmt: skip
+        return TRUE if same else FALSE
+    return UNKNOWN
+
+
+@kernel_body
+def comparison_gamma(
+    comparison, i, j,
+    leaf_kind, leaf_col, leaf_col2, leaf_threshold, leaf_metric, slot_bound,
+    program, level_start, level_gamma, comparison_start,
+    codes, chars, str_offsets, str_base, values, val_base, elements, arr_offsets, arr_base,
+    metric_cache, scratch, stack,
+):  # fmt: skip
+    """Gamma of ``comparison`` for the pair (i, j): the first level whose predicate is TRUE.
+
+    Each level's postfix program runs on ``stack`` (int8 scratch of MAX_STACK) in Kleene logic.
+    If no level matches (a model without an else level) the gamma is 0, as Splink's CASE gives.
+    """
+    for v in range(comparison_start[comparison], comparison_start[comparison + 1]):
+        top = 0
+        for p in range(level_start[v], level_start[v + 1]):
+            op = program[p]
+            if op >= 0:
+                stack[top] = eval_leaf(
+                    op, i, j,
+                    leaf_kind, leaf_col, leaf_col2, leaf_threshold, leaf_metric, slot_bound,
+                    codes, chars, str_offsets, str_base, values, val_base,
+                    elements, arr_offsets, arr_base, metric_cache, scratch,
+                )  # fmt: skip
+                top += 1
+            elif op == OP_NOT:
+                x = stack[top - 1]
+                stack[top - 1] = UNKNOWN if x == UNKNOWN else (TRUE if x == FALSE else FALSE)
+            else:
+                y = stack[top - 1]
+                x = stack[top - 2]
+                top -= 1
+                if op == OP_AND:
+                    if x == FALSE or y == FALSE:
+                        r = FALSE
+                    elif x == TRUE and y == TRUE:
+                        r = TRUE
+                    else:
+                        r = UNKNOWN
+                else:  # OP_OR
+                    if x == TRUE or y == TRUE:
+                        r = TRUE
+                    elif x == FALSE and y == FALSE:
+                        r = FALSE
+                    else:
+                        r = UNKNOWN
+                stack[top - 1] = r
+        if top > 0 and stack[0] == TRUE:
+            return level_gamma[v]
+    return 0
+
+
+@kernel_body
+def pair_gammas(
+    i, j, out_gammas, row,
+    leaf_kind, leaf_col, leaf_col2, leaf_threshold, leaf_metric, slot_bound,
+    program, level_start, level_gamma, comparison_start,
+    codes, chars, str_offsets, str_base, values, val_base, elements, arr_offsets, arr_base,
+    metric_cache, scratch, stack,
+):  # fmt: skip
+    """Write the gamma of every comparison for pair (i, j) into ``out_gammas[row, :]``."""
+    for s in range(metric_cache.shape[0]):
+        metric_cache[s] = math.nan
+    for c in range(comparison_start.shape[0] - 1):
+        out_gammas[row, c] = comparison_gamma(
+            c, i, j,
+            leaf_kind, leaf_col, leaf_col2, leaf_threshold, leaf_metric, slot_bound,
+            program, level_start, level_gamma, comparison_start,
+            codes, chars, str_offsets, str_base, values, val_base, elements, arr_offsets,
+            arr_base, metric_cache, scratch, stack,
+        )  # fmt: skip
+
+
+_ = (OP_OR, MAX_STACK)

@@ -1,0 +1,282 @@
+"""The :class:`Linker`: Splink's namespaced API over gpulink's engine.
+
+>>> import gpulink as gl
+>>> import gpulink.comparison_library as cl
+>>> from gpulink.datasets import synthetic_people
+>>> df = synthetic_people(300, seed=2)
+>>> settings = gl.SettingsCreator(
+...     link_type="dedupe_only",
+...     comparisons=[cl.JaroWinklerAtThresholds("first_name"), cl.ExactMatch("dob")],
+...     blocking_rules_to_generate_predictions=[gl.block_on("surname")],
+... )
+>>> linker = gl.Linker(df, settings, backend="cpu")
+>>> pairs = linker.inference.predict(threshold_match_probability=0.5)
+>>> set(pairs.columns) >= {"unique_id_l", "unique_id_r", "match_weight", "match_probability"}
+True
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+import pyarrow as pa
+
+from gpulink.backend import resolve_backend
+from gpulink.blocking import to_blocking_rules
+from gpulink.errors import InputError, SettingsError
+from gpulink.expressions import parse
+from gpulink.io import check_columns, normalise_input
+from gpulink.results import LinkResult
+from gpulink.settings import Settings
+from gpulink.table import encode_records
+from gpulink.training import LinkerTraining, ParameterEstimates
+
+logger = logging.getLogger("gpulink")
+
+
+class PredictionResult(LinkResult):
+    """Scored pairs (``linker.inference.predict()``); keeps the record indices for clustering."""
+
+    def __init__(self, table: pa.Table, left: np.ndarray, right: np.ndarray, **kwargs):
+        super().__init__(table, **kwargs)
+        self.left_index = left
+        self.right_index = right
+
+
+class Linker:
+    """Link or deduplicate records with a Splink model on the CPU or the GPU.
+
+    ``data``: a table (pandas, polars, pyarrow, cudf, a parquet/CSV path) or a list of them for
+    link jobs. ``settings``: a :class:`~gpulink.SettingsCreator`, a Splink settings object or
+    dict, or a model JSON path. ``backend``: ``"auto"`` (GPU when usable), ``"cpu"`` or
+    ``"gpu"``. A Splink ``db_api`` passed in its place is accepted and ignored.
+    """
+
+    def __init__(
+        self,
+        data,
+        settings,
+        backend="auto",
+        *,
+        input_table_aliases: list[str] | None = None,
+        set_up_basic_logging: bool = True,
+        client=None,
+    ):
+        if not isinstance(backend, str) and not hasattr(backend, "xp"):
+            logger.info("ignoring %s: gpulink runs its own kernels", type(backend).__name__)
+            backend = "auto"
+        self.backend = resolve_backend(backend)
+        self.settings = Settings.from_any(settings)
+        self.client = client
+        if set_up_basic_logging and not logging.getLogger("gpulink").handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            logging.getLogger("gpulink").addHandler(handler)
+            logging.getLogger("gpulink").setLevel(logging.INFO)
+        if input_table_aliases is not None and isinstance(data, (list, tuple)):
+            if len(input_table_aliases) != len(data):
+                raise InputError(
+                    f"input_table_aliases has {len(input_table_aliases)} names for "
+                    f"{len(data)} tables; give one name per table"
+                )
+            data = dict(zip(input_table_aliases, data))
+        s = self.settings
+        source_col = s.source_dataset_column_name if s.link_type != "dedupe_only" else None
+        start = time.perf_counter()
+        self._data = normalise_input(
+            data,
+            unique_id_column=s.unique_id_column_name,
+            source_dataset_column=source_col,
+            link_type=s.link_type,
+        )
+        check_columns(self._data, sorted(self._raw_columns_used()))
+        self._table = None
+        self._estimates = ParameterEstimates()
+        self._em_sessions: list = []
+        self.timings: dict[str, float] = {"load": time.perf_counter() - start}
+        self.training = LinkerTraining(self)
+        self.inference = LinkerInference(self)
+        self.clustering = LinkerClustering(self)
+        self.evaluation = LinkerEvaluation(self)
+        self.misc = LinkerMisc(self)
+        self.table_management = self.misc
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _raw_columns_used(self) -> set[str]:
+        exprs = list(self.settings.column_expressions())
+        for rule in to_blocking_rules(self.settings.blocking_rules):
+            exprs.extend(rule.expressions)
+        cols: set[str] = set()
+        for expr in exprs:
+            cols.update(parse(expr).columns)
+        return cols
+
+    def _record_table(self):
+        """The encoded record table (built on first use, columns added as steps need them)."""
+        if self._table is None:
+            start = time.perf_counter()
+            s = self.settings
+            self._table = encode_records(
+                self._data,
+                [],
+                unique_id_column=s.unique_id_column_name,
+                source_dataset_column=(
+                    s.source_dataset_column_name if s.link_type != "dedupe_only" else None
+                ),
+                link_type=s.link_type,
+            )
+            self.timings["encode"] = time.perf_counter() - start
+        return self._table
+
+    def _scorer(self, rules, *, use_tf: bool = True):
+        from gpulink.predict import Scorer
+
+        return Scorer(self._record_table(), self.settings, rules, use_tf=use_tf)
+
+    def _history(self, step: str, **details) -> None:
+        entry = {"step": step, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        entry.update(details)
+        entry["backend"] = self.backend.name
+        self.settings.training_history.append(entry)
+
+    def __repr__(self) -> str:
+        return f"<gpulink.Linker {self.settings.link_type} on {self.backend.name}, {self._data.num_rows} records>"
+
+
+class LinkerInference:
+    """``linker.inference``: score pairs."""
+
+    def __init__(self, linker: Linker):
+        self._linker = linker
+
+    def predict(
+        self,
+        threshold_match_probability: float | None = None,
+        threshold_match_weight: float | None = None,
+        *,
+        chunk_pairs: int | None = None,
+    ) -> PredictionResult:
+        """Score every pair the blocking rules produce; keep those at or above the threshold.
+
+        Output columns as Splink's: match_weight, match_probability, (source_dataset_l/_r),
+        unique_id_l/_r, the compared columns ``_l``/``_r`` (``retain_matching_columns``),
+        ``gamma_*``/``mw_*`` (``retain_intermediate_calculation_columns``) and match_key.
+        """
+        from gpulink.predict import DEFAULT_CHUNK_PAIRS, pairs_table, threshold_to_weight
+
+        linker = self._linker
+        settings = linker.settings
+        rules = to_blocking_rules(settings.blocking_rules)
+        if not rules:
+            raise SettingsError(
+                "the model has no blocking_rules_to_generate_predictions; add at least one, "
+                "e.g. block_on('surname')"
+            )
+        threshold = threshold_to_weight(threshold_match_probability, threshold_match_weight)
+        start = time.perf_counter()
+        scorer = linker._scorer(rules)
+        plan_pairs = scorer.plan().n_candidates
+        scored = scorer.score(
+            threshold,
+            keep_gammas=bool(settings.retain_intermediate_calculation_columns),
+            chunk_pairs=chunk_pairs or DEFAULT_CHUNK_PAIRS,
+        )
+        table = pairs_table(scorer, scored)
+        seconds = time.perf_counter() - start
+        linker.timings["predict"] = seconds
+        linker.last_predict_stats = {
+            "candidate_pairs": int(plan_pairs),
+            "pairs_kept": int(len(scored.left)),
+            "seconds": seconds,
+            "pairs_per_second": plan_pairs / seconds if seconds > 0 else float("nan"),
+        }
+        logger.info(
+            "Scored %d candidate pairs in %.2fs (%.3g pairs/s); kept %d",
+            plan_pairs, seconds, linker.last_predict_stats["pairs_per_second"], len(scored.left),
+        )  # fmt: skip
+        return PredictionResult(table, scored.left, scored.right)
+
+
+class LinkerClustering:
+    """``linker.clustering``: connected components of the scored pairs."""
+
+    def __init__(self, linker: Linker):
+        self._linker = linker
+
+    def cluster_pairwise_predictions_at_threshold(
+        self,
+        df_predict: PredictionResult,
+        threshold_match_probability: float | None = None,
+        threshold_match_weight: float | None = None,
+    ) -> LinkResult:
+        """Every record with the cluster id of its connected component (singletons too).
+
+        Pairs with match probability >= the threshold are links; ``cluster_id`` is the smallest
+        unique id of the cluster, as Splink's.
+        """
+        from gpulink.clustering import cluster_at_threshold
+
+        linker = self._linker
+        table = linker._record_table()
+        start = time.perf_counter()
+        if not isinstance(df_predict, PredictionResult):
+            raise InputError(
+                "cluster_pairwise_predictions_at_threshold needs the result of "
+                "linker.inference.predict() from this linker"
+            )
+        probabilities = df_predict.to_arrow().column("match_probability").to_numpy()
+        result = cluster_at_threshold(
+            table.unique_id,
+            df_predict.left_index,
+            df_predict.right_index,
+            probabilities,
+            source_dataset=table.source_dataset if linker.settings.link_type != "dedupe_only" else None,
+            threshold_match_probability=threshold_match_probability,
+            threshold_match_weight=threshold_match_weight,
+            backend=linker.backend.name,
+        )
+        linker.timings["cluster"] = time.perf_counter() - start
+        return LinkResult(result)
+
+
+class LinkerEvaluation:
+    """``linker.evaluation``: accuracy against known truth."""
+
+    def __init__(self, linker: Linker):
+        self._linker = linker
+
+    def accuracy_against_clusters(
+        self, df_predict: LinkResult, cluster_column: str = "cluster", threshold: float | None = None
+    ) -> dict:
+        """Pairwise precision, recall and F1 of predicted pairs against a true cluster column."""
+        from gpulink.evaluation import pairwise_accuracy
+
+        linker = self._linker
+        uid = linker.settings.unique_id_column_name
+        truth = linker._data.select([uid, cluster_column])
+        return pairwise_accuracy(
+            df_predict.to_arrow(), truth, threshold=threshold,
+            uid_column=uid, cluster_column=cluster_column,
+        )  # fmt: skip
+
+
+class LinkerMisc:
+    """``linker.misc``: save the model."""
+
+    def __init__(self, linker: Linker):
+        self._linker = linker
+
+    def save_model_to_json(self, out_path: str | None = None, overwrite: bool = False, *, splink_compatible: bool = False):
+        """Write the model (with trained m/u, λ and the training history) as JSON, atomically.
+
+        Returns the model dict. ``splink_compatible=True`` leaves out the gpulink section so
+        that Splink's ``Linker`` loads the file.
+        """
+        settings = self._linker.settings
+        if out_path is not None:
+            settings.save_model_to_json(out_path, overwrite=overwrite, splink_compatible=splink_compatible)
+        return settings.to_splink_dict() if splink_compatible else settings.to_dict()

@@ -1,0 +1,332 @@
+"""Prediction: every blocked pair scored in one fused pass, in bounded chunks of the pair space.
+
+For each chunk of the blocking plan's pair-index space the kernel decodes pairs, applies
+Splink's cross-rule dedup, computes the gammas (each similarity once), sums the match weight with
+TF adjustments, keeps the pairs at or above the threshold and writes them compactly. Nothing
+ever holds all candidate pairs at once: memory is the record table plus one chunk.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from gpulink.blocking import build_plan, to_blocking_rules
+from gpulink.errors import SettingsError
+from gpulink.kernels.compare import pack_columns, program_arrays, scratch_size
+from gpulink.kernels.pairs import plan_arrays
+from gpulink.kernels.score import launcher
+from gpulink.settings import Settings, compile_program
+
+#: Pair indices scored per kernel launch; bounds the per-chunk output buffers (~25 B per index).
+DEFAULT_CHUNK_PAIRS = 1 << 22
+
+
+@dataclass
+class WeightTables:
+    """Per comparison and gamma (index gamma + 1): the level weight and its TF adjustment."""
+
+    log2_bf: np.ndarray
+    tf_col: np.ndarray
+    tf_weight: np.ndarray
+    tf_log2_u: np.ndarray
+    tf_min_u: np.ndarray
+
+    def arrays(self) -> tuple:
+        return (self.log2_bf, self.tf_col, self.tf_weight, self.tf_log2_u, self.tf_min_u)
+
+
+def weight_tables(settings: Settings, columns: list[str], *, use_tf: bool = True) -> WeightTables:
+    """Weight tables of ``settings``; TF columns are looked up by index in ``columns``."""
+    n = len(settings.comparisons)
+    width = max(c.num_levels for c in settings.comparisons) + 1
+    log2_bf = np.zeros((n, width))
+    tf_col = np.full((n, width), -1, np.int32)
+    tf_weight = np.zeros((n, width))
+    tf_log2_u = np.zeros((n, width))
+    tf_min_u = np.zeros((n, width))
+    for c, comparison in enumerate(settings.comparisons):
+        mw = comparison.match_weights()
+        log2_bf[c, : len(mw)] = mw
+        if not use_tf:
+            continue
+        for info in comparison.tf_levels():
+            g = info.comparison_vector_value + 1
+            tf_col[c, g] = columns.index(info.column)
+            tf_weight[c, g] = info.tf_adjustment_weight
+            tf_log2_u[c, g] = math.log2(info.u_exact)
+            tf_min_u[c, g] = info.tf_minimum_u_value
+    return WeightTables(log2_bf, tf_col, tf_weight, tf_log2_u, tf_min_u)
+
+
+def threshold_to_weight(
+    threshold_match_probability: float | None, threshold_match_weight: float | None
+) -> float:
+    """The match-weight threshold of Splink's two threshold arguments (-inf for none)."""
+    if threshold_match_probability is not None and threshold_match_weight is not None:
+        raise SettingsError(
+            "give threshold_match_probability or threshold_match_weight, not both"
+        )
+    if threshold_match_probability is not None:
+        p = float(threshold_match_probability)
+        if not 0 <= p <= 1:
+            raise SettingsError(
+                f"threshold_match_probability must be within [0, 1], got {p}"
+            )
+        if p == 0:
+            return -math.inf
+        if p == 1:
+            return math.inf
+        return math.log2(p / (1 - p))
+    if threshold_match_weight is not None:
+        return float(threshold_match_weight)
+    return -math.inf
+
+
+@dataclass
+class ScoredPairs:
+    """Record indices, weights, rule and (optionally) gammas of the pairs a predict kept."""
+
+    left: np.ndarray
+    right: np.ndarray
+    match_weight: np.ndarray
+    match_key: np.ndarray
+    gammas: np.ndarray | None
+
+
+class Scorer:
+    """Everything the fused kernel needs for one model on one record table, prepared once."""
+
+    def __init__(self, table, settings: Settings, rules, *, use_tf: bool = True):
+        self.settings = settings
+        self.program = compile_program(settings)
+        self.columns = list(self.program.columns)
+        kinds = settings.column_kinds()
+        for expr in self.columns:
+            table.ensure_column(expr, kinds.get(expr))
+        for expr in settings.tf_columns():
+            if expr not in self.columns:
+                table.ensure_column(expr)
+                self.columns.append(expr)
+        self.table = table
+        self.rules = to_blocking_rules(rules)
+        for rule in self.rules:
+            for expr in rule.expressions:
+                table.ensure_column(expr)
+        self.packed = pack_columns(table, self.columns)
+        self.prog = program_arrays(self.program)
+        self.weights = weight_tables(settings, self.columns, use_tf=use_tf)
+        self.scratch_ints = scratch_size(self.packed)
+
+    def plan(self):
+        return build_plan(self.table, self.rules, self.settings.link_type)
+
+    def _packed_args(self) -> tuple:
+        p = self.packed
+        return (
+            p.codes, p.chars, p.str_offsets, p.str_base, p.values, p.val_base,
+            p.elements, p.arr_offsets, p.arr_base,
+        )  # fmt: skip
+
+    def score(
+        self, threshold_weight: float, *, keep_gammas: bool, chunk_pairs: int = DEFAULT_CHUNK_PAIRS,
+        plan=None, p0: int = 0, p1: int | None = None, progress=None,
+    ) -> ScoredPairs:  # fmt: skip
+        """Score the blocked pairs of pair indices ``[p0, p1)`` (default: all) in chunks; keep
+        those with match weight >= ``threshold_weight``. Results are in pair-index order."""
+        plan = self.plan() if plan is None else plan
+        p1 = plan.n_candidates if p1 is None else p1
+        pieces = []
+        for c0 in range(p0, p1, chunk_pairs):
+            c1 = min(p1, c0 + chunk_pairs)
+            pieces.append(self.score_range(plan, c0, c1, threshold_weight, keep_gammas=keep_gammas))
+            if progress is not None:
+                progress.update(c1 - c0)
+        return concat_scored(pieces, self.program.n_comparisons, keep_gammas)
+
+    def score_range(self, plan, p0: int, p1: int, threshold_weight: float, *, keep_gammas: bool) -> ScoredPairs:
+        """Score pair indices ``[p0, p1)`` of ``plan`` in one launch (memory ~25 B per index)."""
+        n_comparisons = self.program.n_comparisons
+        span = p1 - p0
+        n_parts = int(max(1, min(numba.get_num_threads() * 8, span // 2048 + 1)))
+        out_i = np.empty(span, np.int32)
+        out_j = np.empty(span, np.int32)
+        out_w = np.empty(span, np.float64)
+        out_k = np.empty(span, np.int32)
+        out_g = np.empty((span if keep_gammas else 1, n_comparisons), np.int8)
+        out_count = np.zeros(n_parts, np.int64)
+        launcher("score_range")(
+            np.int64(p0), np.int64(p1), n_parts, threshold_weight,
+            self.settings.log2_prior_odds, keep_gammas,
+            *plan_arrays(plan), *self.prog.arrays(), *self._packed_args(),
+            self.packed.tf, self.packed.tf_base, *self.weights.arrays(),
+            self.prog.n_slots, self.scratch_ints,
+            out_i, out_j, out_w, out_k, out_g, out_count,
+        )  # fmt: skip
+        starts = (span * np.arange(n_parts, dtype=np.int64)) // n_parts
+        keep = (
+            np.concatenate([np.arange(s, s + c) for s, c in zip(starts, out_count)])
+            if out_count.sum()
+            else np.zeros(0, np.int64)
+        )
+        return ScoredPairs(
+            left=out_i[keep], right=out_j[keep], match_weight=out_w[keep], match_key=out_k[keep],
+            gammas=out_g[keep] if keep_gammas else None,
+        )  # fmt: skip
+
+    def gammas_of_pairs(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """Gammas (int8[n, n_comparisons]) of explicit record pairs ``left[r] < right[r]``."""
+        n = len(left)
+        out = np.empty((n, self.program.n_comparisons), np.int8)
+        if n == 0:
+            return out
+        n_parts = int(max(1, min(numba.get_num_threads() * 8, n // 1024 + 1)))
+        launcher("gammas_of_pairs")(
+            np.ascontiguousarray(left, np.int64), np.ascontiguousarray(right, np.int64),
+            *self.prog.arrays(), *self._packed_args(),
+            self.prog.n_slots, self.scratch_ints, n_parts, out,
+        )  # fmt: skip
+        return out
+
+    def tf_values(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """Per pair and comparison: max(coalesce(tf_l, tf_r), coalesce(tf_r, tf_l)), NaN if none.
+
+        The TF column of a comparison is that of its TF levels (one per comparison).
+        """
+        out = np.full((len(left), self.program.n_comparisons), np.nan)
+        for c, comparison in enumerate(self.settings.comparisons):
+            infos = comparison.tf_levels()
+            if not infos:
+                continue
+            col = self.columns.index(infos[0].column)
+            base = self.packed.tf_base[col]
+            codes = self.packed.codes[col]
+            tf_l = np.where(codes[left] >= 0, self.packed.tf[base + np.maximum(codes[left], 0)], np.nan)
+            tf_r = np.where(codes[right] >= 0, self.packed.tf[base + np.maximum(codes[right], 0)], np.nan)
+            out[:, c] = np.fmax(tf_l, tf_r)
+        return out
+
+    def pattern_counts(self, chunk_pairs: int = DEFAULT_CHUNK_PAIRS):
+        """Distinct gamma vectors of the blocked pairs and how many pairs have each."""
+        plan = self.plan()
+        radix = np.array(
+            [c.num_levels + 1 for c in self.settings.comparisons], dtype=np.int64
+        )
+        n_patterns = int(np.prod(radix)) if len(radix) else 1
+        total = plan.n_candidates
+        if n_patterns > (1 << 20):
+            return self._pattern_counts_by_pairs(plan, chunk_pairs)
+        n_threads = numba.get_num_threads()
+        hist = np.zeros(n_patterns, np.int64)
+        run = launcher("gamma_histogram_range")
+        for p0 in range(0, total, chunk_pairs):
+            p1 = min(total, p0 + chunk_pairs)
+            n_parts = int(max(1, min(n_threads * 2, (p1 - p0) // 4096 + 1)))
+            part_hist = np.zeros((n_parts, n_patterns), np.int64)
+            run(
+                np.int64(p0), np.int64(p1), n_parts, radix,
+                *plan_arrays(plan), *self.prog.arrays(), *self._packed_args(),
+                self.prog.n_slots, self.scratch_ints, part_hist,
+            )  # fmt: skip
+            hist += part_hist.sum(axis=0)
+        index = np.flatnonzero(hist)
+        patterns = np.empty((len(index), len(radix)), np.int8)
+        rest = index.copy()
+        for c in range(len(radix) - 1, -1, -1):
+            patterns[:, c] = rest % radix[c] - 1
+            rest //= radix[c]
+        return patterns, hist[index]
+
+    def _pattern_counts_by_pairs(self, plan, chunk_pairs):
+        from gpulink.kernels.pairs import enumerate_range_cpu
+
+        found: dict[bytes, int] = {}
+        rows = []
+        counts = []
+        for p0 in range(0, plan.n_candidates, chunk_pairs):
+            p1 = min(plan.n_candidates, p0 + chunk_pairs)
+            left, right, _ = enumerate_range_cpu(plan, p0, p1)
+            g = self.gammas_of_pairs(left, right)
+            uniq, cnt = np.unique(g, axis=0, return_counts=True)
+            for row, n in zip(uniq, cnt):
+                key = row.tobytes()
+                if key in found:
+                    counts[found[key]] += int(n)
+                else:
+                    found[key] = len(rows)
+                    rows.append(row)
+                    counts.append(int(n))
+        patterns = np.array(rows, np.int8).reshape(-1, self.program.n_comparisons)
+        return patterns, np.array(counts, np.int64)
+
+
+def concat_scored(pieces: list[ScoredPairs], n_comparisons: int, keep_gammas: bool) -> ScoredPairs:
+    """One :class:`ScoredPairs` from several, in order."""
+
+    def cat(name, dtype):
+        parts = [getattr(p, name) for p in pieces]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype)
+
+    gammas = None
+    if keep_gammas:
+        parts = [p.gammas for p in pieces]
+        gammas = np.concatenate(parts) if parts else np.zeros((0, n_comparisons), np.int8)
+    return ScoredPairs(
+        left=cat("left", np.int32), right=cat("right", np.int32),
+        match_weight=cat("match_weight", np.float64), match_key=cat("match_key", np.int32),
+        gammas=gammas,
+    )  # fmt: skip
+
+
+def match_probability(weights: np.ndarray) -> np.ndarray:
+    """2^w / (1 + 2^w), stable for large |w|."""
+    with np.errstate(over="ignore"):
+        return np.where(weights >= 0, 1.0 / (1.0 + np.exp2(-weights)), np.exp2(weights) / (1.0 + np.exp2(weights)))
+
+
+def pairs_table(scorer: Scorer, scored: ScoredPairs) -> pa.Table:
+    """Splink's predict output columns for the kept pairs."""
+    settings = scorer.settings
+    table = scorer.table
+    left = pa.array(scored.left.astype(np.int64))
+    right = pa.array(scored.right.astype(np.int64))
+    cols: dict[str, pa.Array] = {
+        "match_weight": pa.array(scored.match_weight),
+        "match_probability": pa.array(match_probability(scored.match_weight)),
+    }
+    if settings.link_type != "dedupe_only" and table.source_dataset is not None:
+        cols["source_dataset_l"] = pc.take(table.source_dataset, left)
+        cols["source_dataset_r"] = pc.take(table.source_dataset, right)
+    cols[f"{settings.unique_id_column_name}_l"] = pc.take(table.unique_id, left)
+    cols[f"{settings.unique_id_column_name}_r"] = pc.take(table.unique_id, right)
+    data = table.data
+    retained: list[str] = []
+    if settings.retain_matching_columns:
+        from gpulink.expressions import parse
+
+        for expr in scorer.program.columns + settings.tf_columns():
+            for raw in parse(expr).columns:
+                if raw not in retained and raw in data.column_names and raw not in (
+                    settings.unique_id_column_name,
+                ):
+                    retained.append(raw)
+    for raw in list(settings.additional_columns_to_retain or []):
+        if raw not in retained and raw in data.column_names:
+            retained.append(raw)
+    for raw in retained:
+        cols[f"{raw}_l"] = pc.take(data.column(raw), left)
+        cols[f"{raw}_r"] = pc.take(data.column(raw), right)
+    if settings.retain_intermediate_calculation_columns and scored.gammas is not None:
+        for c, comparison in enumerate(settings.comparisons):
+            name = comparison.output_column_name
+            g = scored.gammas[:, c].astype(np.int32)
+            cols[f"{settings.comparison_vector_value_column_prefix}{name}"] = pa.array(g)
+            mw = scorer.weights.log2_bf[c][g + 1]
+            cols[f"{settings.match_weight_column_prefix}{name}"] = pa.array(mw)
+    cols["match_key"] = pa.array(scored.match_key.astype(np.int64).astype(str))
+    return pa.table(cols)

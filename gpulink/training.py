@@ -1,0 +1,405 @@
+"""Training: λ from deterministic rules, u from random pairs, m (and u) by EM, m from labels.
+
+Each method records its estimates per level; a level's parameter is the median of every estimate
+made so far (Splink 5's rule), and each step is appended to the model's training history, which
+the model JSON keeps.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+
+import numpy as np
+
+from gpulink import em
+from gpulink.blocking import block_on, to_blocking_rule, to_blocking_rules
+from gpulink.errors import InputError, SettingsError
+from gpulink.expressions import parse
+from gpulink.levels import LEAF_EXACT, Leaf, Node, iter_leaves
+from gpulink.predict import Scorer
+from gpulink.settings import LEVEL_NOT_OBSERVED_TEXT
+
+logger = logging.getLogger("gpulink")
+
+
+def _raw_columns(expressions) -> set[str]:
+    out: set[str] = set()
+    for expr in expressions:
+        out.update(c.lower() for c in parse(expr).columns)
+    return out
+
+
+def comparison_input_columns(comparison) -> set[str]:
+    """The raw input columns a comparison's levels read (Splink's ``_input_columns_used...``)."""
+    exprs = [col for lvl in comparison.levels for leaf in iter_leaves(lvl.predicate) for col in leaf.cols]
+    return _raw_columns(exprs)
+
+
+def exact_match_columns(predicate) -> list[str] | None:
+    """Columns of a level that is a conjunction of plain ``col_l = col_r`` tests, else None."""
+    leaves = []
+
+    def walk(p) -> bool:
+        if isinstance(p, Leaf):
+            leaves.append(p)
+            return p.kind == LEAF_EXACT and parse(p.cols[0]).is_column
+        return isinstance(p, Node) and p.op == "and" and all(walk(c) for c in p.children)
+
+    if not walk(predicate) or not leaves:
+        return None
+    return [parse(leaf.cols[0]).columns[0].lower() for leaf in leaves]
+
+
+def levels_reversing_rule(settings, rule) -> list:
+    """Levels whose Bayes factors undo the selection of a training rule (Splink's choice).
+
+    Exact-match levels on the rule's columns, preferring levels over more columns.
+    """
+    rule_columns = _raw_columns(rule.expressions)
+    candidates = []
+    for comparison in settings.comparisons:
+        for level in comparison.levels:
+            if level.is_null_level or level.is_else_level:
+                continue
+            cols = exact_match_columns(level.predicate)
+            if cols:
+                candidates.append((comparison, level, set(cols)))
+    candidates.sort(key=lambda t: -len(t[2]))
+    chosen = []
+    for comparison, level, cols in candidates:
+        if cols.issubset(rule_columns):
+            rule_columns -= cols
+            chosen.append((comparison, level))
+    return chosen
+
+
+class ParameterEstimates:
+    """Every estimate of every level's m and u, and the medians that become the parameters."""
+
+    def __init__(self):
+        self._values: dict[tuple[str, int, str], list] = {}
+
+    def add(self, settings, kind: str, per_comparison, description: str, active=None) -> None:
+        """Record estimates (per comparison an array by gamma, NaN = not observed)."""
+        for c, comparison in enumerate(settings.comparisons):
+            values = per_comparison[c]
+            if values is None or (active is not None and not active[c]):
+                continue
+            for level in comparison.levels:
+                if level.is_null_level:
+                    continue
+                g = level.comparison_vector_value
+                if kind == "m" and level.fix_m_probability or kind == "u" and level.fix_u_probability:
+                    continue
+                value = float(values[g]) if g < len(values) else float("nan")
+                key = (comparison.output_column_name, g, kind)
+                self._values.setdefault(key, []).append(
+                    (LEVEL_NOT_OBSERVED_TEXT if np.isnan(value) else value, description)
+                )
+                numeric = [v for v, _ in self._values[key] if v != LEVEL_NOT_OBSERVED_TEXT]
+                final = statistics.median(numeric) if numeric else LEVEL_NOT_OBSERVED_TEXT
+                if kind == "m":
+                    level.m_probability = final
+                else:
+                    level.u_probability = final
+
+
+def _current(settings, kind: str) -> list[np.ndarray]:
+    """Current m or u per comparison by gamma (NaN = not observed), defaults where unset."""
+    out = []
+    for comparison in settings.comparisons:
+        arr = np.full(comparison.num_levels, np.nan)
+        for level in comparison.levels:
+            if level.is_null_level:
+                continue
+            stored = level.m_probability if kind == "m" else level.u_probability
+            if stored == LEVEL_NOT_OBSERVED_TEXT:
+                continue
+            arr[level.comparison_vector_value] = level.m if kind == "m" else level.u
+        out.append(arr)
+    return out
+
+
+def _fixed_levels(settings, kind: str) -> list[np.ndarray]:
+    out = []
+    for comparison in settings.comparisons:
+        arr = np.zeros(comparison.num_levels, bool)
+        for level in comparison.levels:
+            if not level.is_null_level:
+                arr[level.comparison_vector_value] = (
+                    level.fix_m_probability if kind == "m" else level.fix_u_probability
+                )
+        out.append(arr)
+    return out
+
+
+class LinkerTraining:
+    """``linker.training``: estimate λ, u and m as in Splink."""
+
+    def __init__(self, linker):
+        self._linker = linker
+
+    # -- λ ----------------------------------------------------------------------------------
+
+    def estimate_probability_two_random_records_match(
+        self, deterministic_matching_rules, recall: float, max_rows_limit: int | None = None
+    ) -> None:
+        """λ = (pairs admitted by the deterministic rules / recall) / all possible pairs.
+
+        >>> import gpulink as gl, gpulink.comparison_library as cl
+        >>> from gpulink.datasets import synthetic_people
+        >>> df = synthetic_people(500, seed=1)
+        >>> s = gl.SettingsCreator("dedupe_only", [cl.ExactMatch("first_name")])
+        >>> linker = gl.Linker(df, s, backend="cpu")
+        >>> linker.training.estimate_probability_two_random_records_match(
+        ...     [gl.block_on("first_name", "surname", "dob")], recall=0.8)
+        >>> 0 < linker.settings.probability_two_random_records_match < 1
+        True
+        """
+        from gpulink.blocking import count_pairs
+
+        linker = self._linker
+        rules = to_blocking_rules(
+            deterministic_matching_rules
+            if isinstance(deterministic_matching_rules, (list, tuple))
+            else [deterministic_matching_rules]
+        )
+        table = linker._record_table()
+        for rule in rules:
+            for expr in rule.expressions:
+                table.ensure_column(expr)
+        start = time.perf_counter()
+        n_matched = int(count_pairs(table, rules, linker.settings.link_type).sum())
+        sizes = np.bincount(table.source_codes, minlength=len(table.source_names))
+        total = em.total_possible_comparisons(list(sizes), linker.settings.link_type)
+        lam = em.probability_two_random_records_match_from_counts(n_matched, total, recall)
+        linker.settings.probability_two_random_records_match = lam
+        linker._history(
+            "estimate_probability_two_random_records_match",
+            rules=[r.sql for r in rules], recall=recall, pairs=n_matched,
+            total_comparisons=total, probability_two_random_records_match=lam,
+            seconds=time.perf_counter() - start,
+        )  # fmt: skip
+        logger.info(
+            "Probability two random records match is estimated to be %.3g "
+            "(%d deterministic matches, recall %.3g)", lam, n_matched, recall,
+        )  # fmt: skip
+
+    # -- u ----------------------------------------------------------------------------------
+
+    def estimate_u_using_random_sampling(self, max_pairs: float = 1e6, seed: int | None = None) -> None:
+        """u of every level from ``max_pairs`` random record pairs (taken as non-matches).
+
+        Pairs are drawn uniformly among all pairs the link type allows, with a seeded generator,
+        so a given seed always gives the same u. When all pairs number at most ``max_pairs``
+        every pair is used and u is exact.
+        """
+        linker = self._linker
+        start = time.perf_counter()
+        scorer = linker._scorer([])
+        rng = np.random.default_rng(seed)
+        left, right = sample_pairs(scorer.table, linker.settings.link_type, int(max_pairs), rng)
+        gammas = scorer.gammas_of_pairs(left, right)
+        patterns, counts = np.unique(gammas, axis=0, return_counts=True)
+        n_levels = [c.num_levels for c in linker.settings.comparisons]
+        u = em.u_from_counts(patterns, counts, n_levels)
+        linker._estimates.add(linker.settings, "u", u, "estimate_u_using_random_sampling")
+        linker._history(
+            "estimate_u_using_random_sampling", max_pairs=int(max_pairs), seed=seed,
+            pairs=int(len(left)), seconds=time.perf_counter() - start,
+        )  # fmt: skip
+        logger.info("Estimated u probabilities using %d random pairs", len(left))
+
+    # -- EM ---------------------------------------------------------------------------------
+
+    def estimate_parameters_using_expectation_maximisation(
+        self,
+        blocking_rule,
+        estimate_without_term_frequencies: bool = False,
+        fix_probability_two_random_records_match: bool = False,
+        fix_m_probabilities: bool = False,
+        fix_u_probabilities: bool = True,
+        populate_probability_two_random_records_match_from_trained_values: bool = False,
+    ) -> em.EMResult:
+        """One EM session over the pairs of ``blocking_rule``, as Splink's.
+
+        Comparisons that read a column of the rule are left out of the session (logged). With
+        term-frequency adjustments in the model and ``estimate_without_term_frequencies=False``
+        each pair's TF enters the expectation step; otherwise EM runs on pattern counts.
+        """
+        linker = self._linker
+        settings = linker.settings
+        rule = to_blocking_rule(blocking_rule)
+        start = time.perf_counter()
+        rule_columns = _raw_columns(rule.expressions)
+        active = np.array(
+            [not (comparison_input_columns(c) & rule_columns) for c in settings.comparisons]
+        )
+        left_out = [c.output_column_name for c, a in zip(settings.comparisons, active) if not a]
+        if left_out:
+            logger.info(
+                "EM blocked on %s: comparisons %s read the rule's columns and are left out",
+                rule.sql, left_out,
+            )  # fmt: skip
+        if not active.any():
+            raise SettingsError(
+                f"EM blocked on {rule.sql!r} can estimate nothing: every comparison reads a "
+                "column of the rule; train with a rule on other columns"
+            )
+        reversing = levels_reversing_rule(settings, rule)
+        lam0 = em.blocking_adjusted_lambda(
+            settings.probability_two_random_records_match,
+            [lvl.bayes_factor for _, lvl in reversing],
+        )
+        m0 = _current(settings, "m")
+        u0 = _current(settings, "u")
+        fix_m = True if fix_m_probabilities else _fixed_levels(settings, "m")
+        fix_u = True if fix_u_probabilities else _fixed_levels(settings, "u")
+        common = dict(
+            active=active, fix_m=fix_m, fix_u=fix_u,
+            fix_lambda=fix_probability_two_random_records_match,
+            max_iterations=settings.max_iterations, em_convergence=settings.em_convergence,
+            label=f"the training blocking rule {rule.sql!r}",
+        )  # fmt: skip
+        scorer = linker._scorer([rule])
+        use_tf = not estimate_without_term_frequencies and any(
+            c.tf_levels() for c, a in zip(settings.comparisons, active) if a
+        )
+        if use_tf:
+            result = self._em_with_tf(scorer, m0, u0, lam0, active, common)
+        else:
+            patterns, counts = scorer.pattern_counts()
+            if counts.sum() == 0:
+                raise InputError(
+                    f"training rule {rule.sql!r} produced no record pairs; choose a rule that "
+                    "pairs records (count_comparisons_from_blocking_rules helps)"
+                )
+            result = em.expectation_maximisation(patterns, counts, m0, u0, lam0, **common)
+        description = f"EM, blocked on: {rule.sql}"
+        if not fix_m_probabilities:
+            linker._estimates.add(settings, "m", result.m, description, active=active)
+        if not fix_u_probabilities:
+            linker._estimates.add(settings, "u", result.u, description, active=active)
+        linker._em_sessions.append(
+            (result.lambda_, [lvl.bayes_factor for _, lvl in levels_reversing_rule(settings, rule)])
+        )
+        if populate_probability_two_random_records_match_from_trained_values:
+            lambdas = [lam for lam, _ in linker._em_sessions]
+            factors = [bfs for _, bfs in linker._em_sessions]
+            settings.probability_two_random_records_match = em.lambda_from_em_sessions(
+                lambdas, factors
+            )
+        linker._history(
+            "estimate_parameters_using_expectation_maximisation", blocking_rule=rule.sql,
+            comparisons_left_out=left_out, iterations=result.n_iterations,
+            converged=bool(result.converged), lambda_in_session=float(result.lambda_),
+            with_term_frequencies=bool(use_tf), seconds=time.perf_counter() - start,
+        )  # fmt: skip
+        return result
+
+    def _em_with_tf(self, scorer, m0, u0, lam0, active, common):
+        settings = self._linker.settings
+        from gpulink.blocking import iter_blocked_pairs
+
+        plan = scorer.plan()
+        rows_g, rows_t = [], []
+        for chunk in iter_blocked_pairs(plan):
+            g = scorer.gammas_of_pairs(chunk.left, chunk.right)
+            t = scorer.tf_values(chunk.left, chunk.right)
+            rows_g.append(g)
+            rows_t.append(t)
+        gammas = np.concatenate(rows_g) if rows_g else np.zeros((0, len(active)), np.int8)
+        tf_values = np.concatenate(rows_t) if rows_t else np.zeros((0, len(active)))
+        if len(gammas) == 0:
+            raise InputError(
+                f"{common['label']} produced no record pairs; choose a rule that pairs records"
+            )
+        specs = []
+        for comparison in settings.comparisons:
+            infos = comparison.tf_levels()
+            if not infos:
+                specs.append(None)
+                continue
+            n = comparison.num_levels
+            weight = np.zeros(n)
+            minimum = np.zeros(n)
+            exact = np.arange(n)
+            for info in infos:
+                g = info.comparison_vector_value
+                weight[g] = info.tf_adjustment_weight
+                minimum[g] = info.tf_minimum_u_value
+                exact[g] = _exact_gamma(comparison, info)
+            specs.append(em.TermFrequencySpec(weight, minimum, exact))
+        # identical (gammas, tf) rows contribute identically: count them once
+        key = np.concatenate([gammas.astype(np.float64), np.nan_to_num(tf_values, nan=-1.0)], axis=1)
+        uniq, index, counts = np.unique(key, axis=0, return_index=True, return_counts=True)
+        return em.expectation_maximisation_tf(
+            gammas[index], tf_values[index], m0, u0, lam0, tf_specs=specs, counts=counts, **common
+        )
+
+    # -- m from labels ----------------------------------------------------------------------
+
+    def estimate_m_from_label_column(self, label_colname: str) -> None:
+        """m of every level from the pairs of records that share a label (a true cluster id)."""
+        linker = self._linker
+        start = time.perf_counter()
+        rule = block_on(label_colname)
+        scorer = linker._scorer([rule])
+        patterns, counts = scorer.pattern_counts()
+        n_levels = [c.num_levels for c in linker.settings.comparisons]
+        m = em.m_from_label_counts(patterns, counts, n_levels)
+        linker._estimates.add(linker.settings, "m", m, f"estimate_m_from_label_column: {label_colname}")
+        linker._history(
+            "estimate_m_from_label_column", label_colname=label_colname,
+            pairs=int(counts.sum()), seconds=time.perf_counter() - start,
+        )  # fmt: skip
+
+
+def _exact_gamma(comparison, info) -> int:
+    from gpulink.levels import is_single_exact_on
+
+    target = info.column.lower()
+    for level in comparison.levels:
+        col = is_single_exact_on(level.predicate)
+        if col is not None and parse(col).canonical.lower() == target:
+            return level.comparison_vector_value
+    return info.comparison_vector_value
+
+
+def sample_pairs(table, link_type: str, n_pairs: int, rng: np.random.Generator):
+    """``n_pairs`` record pairs ``(i < j)`` drawn uniformly among the pairs ``link_type`` allows.
+
+    When there are at most ``n_pairs`` such pairs, all of them are returned instead.
+    """
+    n = table.n_records
+    sources = table.source_codes
+    if link_type == "link_only":
+        sizes = np.bincount(sources)
+        total = (int(sizes.sum()) ** 2 - int((sizes.astype(np.int64) ** 2).sum())) // 2
+    else:
+        total = n * (n - 1) // 2
+    if total == 0:
+        raise InputError("there are no record pairs to sample: the input has fewer than two records")
+    if total <= n_pairs:
+        left, right = np.triu_indices(n, k=1)
+        if link_type == "link_only":
+            keep = sources[left] != sources[right]
+            left, right = left[keep], right[keep]
+        return left.astype(np.int64), right.astype(np.int64)
+    lefts, rights = [], []
+    have = 0
+    while have < n_pairs:
+        want = int((n_pairs - have) * 1.1) + 16
+        i = rng.integers(0, n, size=want)
+        j = rng.integers(0, n - 1, size=want)
+        j = j + (j >= i)
+        ok = np.ones(want, bool) if link_type != "link_only" else sources[i] != sources[j]
+        i, j = i[ok], j[ok]
+        lefts.append(np.minimum(i, j))
+        rights.append(np.maximum(i, j))
+        have += len(i)
+    left = np.concatenate(lefts)[:n_pairs]
+    right = np.concatenate(rights)[:n_pairs]
+    return left.astype(np.int64), right.astype(np.int64)
