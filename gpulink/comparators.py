@@ -71,12 +71,12 @@ def _string_types(t: pa.DataType) -> bool:
 
 def _first_non_string(values):
     """(position, value) of the first element that is neither a string nor a null."""
+    import pandas as pd
+
     for i, v in enumerate(values):
-        if v is None or isinstance(v, str):
+        if v is None or v is pd.NA or isinstance(v, str):
             continue
         if isinstance(v, float) and v != v:  # NaN
-            continue
-        if v is getattr(__import__("pandas"), "NA", None):
             continue
         return i, v
     return None, None
@@ -133,6 +133,10 @@ def encode(values, *, arg: str = "a", func: str = "encode") -> CodePoints:
     >>> cp.chars.tolist(), cp.offsets.tolist(), cp.valid.tolist()
     ([97, 241, 26085, 26412], [0, 2, 2, 4], [True, False, True])
     """
+    if type(values) is list:
+        fast = _encode_str_list(values)
+        if fast is not None:
+            return fast
     arr = _to_arrow(values, arg, func)
     n = len(arr)
     valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
@@ -149,6 +153,25 @@ def encode(values, *, arg: str = "a", func: str = "encode") -> CodePoints:
     utf32 = bytes(utf8).decode("utf-8").encode("utf-32-le")
     chars = np.frombuffer(utf32, np.uint32).copy()
     return CodePoints(chars, offsets, valid)
+
+
+def _encode_str_list(values: list) -> CodePoints | None:
+    """A list of ``str`` only (no nulls), straight to UTF-32 without Arrow: about twice as fast.
+
+    Returns None (use the general path) when any element is not a string.
+    """
+    try:
+        joined = "".join(values)
+    except TypeError:
+        return None
+    n = len(values)
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, values), np.int64, count=n), out=offsets[1:])
+    try:
+        chars = np.frombuffer(joined.encode("utf-32-le"), np.uint32).copy()
+    except UnicodeEncodeError:  # lone surrogates: let the Arrow path report them
+        return None
+    return CodePoints(chars, offsets, np.ones(n, bool))
 
 
 def _pairwise(metric: str, a, b, *, backend, score_cutoff=None) -> np.ndarray:
