@@ -1,20 +1,188 @@
-"""The ``gpulink`` command line."""
+"""The ``gpulink`` command line: demo, synth, train, predict, cluster, run, bench.
+
+Every command prints a one-line error (no traceback) for a :class:`~gpulink.GpulinkError` and
+exits with status 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
+
+
+def _backend_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", default="auto", choices=["auto", "cpu", "gpu"])
+
+
+def _threshold_args(p: argparse.ArgumentParser, default: float | None) -> None:
+    p.add_argument("--threshold", type=float, default=default, help="match probability threshold")
+    p.add_argument("--threshold-weight", type=float, default=None, help="match weight threshold")
+
+
+def _cmd_demo(args) -> int:
+    from gpulink.demo import run_demo
+
+    summary = run_demo(args.records, seed=args.seed, backend=args.backend)
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def _cmd_synth(args, rest) -> int:
+    from gpulink.datasets import main_synth
+
+    return main_synth(rest)
+
+
+def _linker(args, model):
+    import gpulink as gl
+
+    return gl.Linker(args.input if len(args.input) > 1 else args.input[0], model, backend=args.backend)
+
+
+def _cmd_train(args) -> int:
+    import gpulink as gl
+
+    plan = json.loads(Path(args.plan).read_text()) if args.plan else {}
+    linker = _linker(args, args.settings)
+    t = linker.training
+    for rules, recall in [(plan.get("deterministic_rules"), plan.get("recall", 0.8))]:
+        if rules:
+            t.estimate_probability_two_random_records_match(list(rules), recall=recall)
+    t.estimate_u_using_random_sampling(
+        max_pairs=float(plan.get("u_max_pairs", args.u_max_pairs)), seed=plan.get("seed", args.seed)
+    )
+    for rule in plan.get("em_rules", args.em_rule or []):
+        t.estimate_parameters_using_expectation_maximisation(
+            gl.block_on(*rule) if isinstance(rule, list) else rule
+        )
+    linker.misc.save_model_to_json(args.output, overwrite=True)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    linker = _linker(args, args.model)
+    pairs = linker.inference.predict(
+        threshold_match_probability=args.threshold, threshold_match_weight=args.threshold_weight
+    )
+    pairs.to_parquet(args.output)
+    print(f"wrote {len(pairs):,} pairs to {args.output}")
+    if args.clusters:
+        clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
+            pairs, args.cluster_threshold
+        )
+        clusters.to_parquet(args.clusters)
+        print(f"wrote {len(clusters):,} clustered records to {args.clusters}")
+    return 0
+
+
+def _cmd_cluster(args) -> int:
+    import pyarrow.parquet as pq
+
+    from gpulink.clustering import cluster_pairwise_predictions_at_threshold
+    from gpulink.io import to_arrow
+    from gpulink.results import write_parquet_atomically
+
+    nodes = to_arrow(args.input)
+    edges = pq.read_table(args.pairs)
+    out = cluster_pairwise_predictions_at_threshold(
+        nodes, edges, node_id_column_name=args.id_column,
+        threshold_match_probability=args.threshold, backend=args.backend,
+    )  # fmt: skip
+    table = out if hasattr(out, "num_rows") else out.to_arrow()
+    write_parquet_atomically(table, args.output)
+    print(f"wrote {table.num_rows:,} clustered records to {args.output}")
+    return 0
+
+
+def _cmd_run(args, rest) -> int:
+    from gpulink.jobs import main_run
+
+    return main_run(rest)
+
+
+def _cmd_bench(args, rest) -> int:
+    import runpy
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+    if not script.exists():
+        from gpulink.errors import InputError
+
+        raise InputError(
+            "gpulink bench runs benchmarks/run.py from a source checkout; clone the repository "
+            "and run it there (pip-installed wheels do not ship the benchmarks)"
+        )
+    return int(runpy.run_path(str(script))["main"](rest) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gpulink", description="GPU-accelerated record linkage with Splink's model."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="link built-in synthetic people and report accuracy")
+    p.add_argument("--records", type=int, default=100_000)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json", help="also write the summary as JSON to this path")
+    _backend_arg(p)
+
+    sub.add_parser("synth", help="generate synthetic people (see gpulink synth --help)", add_help=False)
+    sub.add_parser("run", help="run a batch job file (see gpulink run --help)", add_help=False)
+    sub.add_parser("bench", help="benchmark engines (see gpulink bench --help)", add_help=False)
+
+    p = sub.add_parser("train", help="train a model and write it as JSON")
+    p.add_argument("--input", nargs="+", required=True, help="parquet/CSV path(s); several = link")
+    p.add_argument("--settings", required=True, help="settings or model JSON")
+    p.add_argument("--output", required=True, help="model JSON to write")
+    p.add_argument("--plan", help="training plan JSON: deterministic_rules, recall, u_max_pairs, seed, em_rules")
+    p.add_argument("--u-max-pairs", type=float, default=1e7)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--em-rule", action="append", help="EM training rule (SQL or column); repeatable")
+    _backend_arg(p)
+
+    p = sub.add_parser("predict", help="score pairs with a trained model")
+    p.add_argument("--model", required=True)
+    p.add_argument("--input", nargs="+", required=True)
+    p.add_argument("--output", required=True, help="pairs parquet to write")
+    p.add_argument("--clusters", help="also cluster and write clusters parquet here")
+    p.add_argument("--cluster-threshold", type=float, default=0.95)
+    _threshold_args(p, 0.5)
+    _backend_arg(p)
+
+    p = sub.add_parser("cluster", help="cluster scored pairs (connected components)")
+    p.add_argument("--input", required=True, help="the records (for singletons)")
+    p.add_argument("--pairs", required=True, help="pairs parquet from gpulink predict")
+    p.add_argument("--output", required=True)
+    p.add_argument("--id-column", default="unique_id")
+    p.add_argument("--threshold", type=float, default=0.95)
+    _backend_arg(p)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gpulink`` command."""
-    parser = argparse.ArgumentParser(prog="gpulink", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="link built-in synthetic people and report accuracy")
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        print("gpulink demo: not yet wired")
-    return 0
+    from gpulink.errors import GpulinkError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    passthrough = {"synth": _cmd_synth, "run": _cmd_run, "bench": _cmd_bench}
+    try:
+        if argv and argv[0] in passthrough:
+            return passthrough[argv[0]](None, argv[1:])
+        args = build_parser().parse_args(argv)
+        handler = {
+            "demo": _cmd_demo,
+            "train": _cmd_train,
+            "predict": _cmd_predict,
+            "cluster": _cmd_cluster,
+        }[args.command]
+        return handler(args)
+    except GpulinkError as exc:
+        print(f"gpulink: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -750,3 +750,34 @@ __all__ = [
     "total_possible_comparisons",
     "u_from_counts",
 ]
+
+
+def count_patterns(gammas, n_levels: Sequence[int]):
+    """Distinct gamma vectors of ``gammas`` (int8[n, C]) and their counts, via one bincount.
+
+    Each row is read as a mixed-radix number (digit ``gamma + 1`` in base ``n_levels[c] + 1``),
+    which is far faster than ``np.unique(axis=0)`` on millions of rows.
+
+    >>> p, c = count_patterns(np.array([[1, 0], [1, 0], [-1, 1]], np.int8), [2, 2])
+    >>> p.tolist(), c.tolist()
+    ([[-1, 1], [1, 0]], [1, 2])
+    """
+    gammas = np.asarray(gammas)
+    radix = np.asarray(n_levels, dtype=np.int64) + 1
+    if gammas.shape[0] == 0:
+        return np.zeros((0, len(radix)), np.int8), np.zeros(0, np.int64)
+    if float(np.prod(radix.astype(np.float64))) > 2**26:
+        patterns, counts = np.unique(gammas, axis=0, return_counts=True)
+        return patterns.astype(np.int8), counts.astype(np.int64)
+    index = np.zeros(gammas.shape[0], np.int64)
+    for c in range(gammas.shape[1]):
+        index *= radix[c]
+        index += gammas[:, c].astype(np.int64) + 1
+    hist = np.bincount(index, minlength=int(np.prod(radix)))
+    present = np.flatnonzero(hist)
+    patterns = np.empty((len(present), len(radix)), np.int8)
+    rest = present.copy()
+    for c in range(len(radix) - 1, -1, -1):
+        patterns[:, c] = rest % radix[c] - 1
+        rest //= radix[c]
+    return patterns, hist[present].astype(np.int64)

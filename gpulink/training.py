@@ -202,8 +202,8 @@ class LinkerTraining:
         rng = np.random.default_rng(seed)
         left, right = sample_pairs(scorer.table, linker.settings.link_type, int(max_pairs), rng)
         gammas = scorer.gammas_of_pairs(left, right)
-        patterns, counts = np.unique(gammas, axis=0, return_counts=True)
         n_levels = [c.num_levels for c in linker.settings.comparisons]
+        patterns, counts = em.count_patterns(gammas, n_levels)
         u = em.u_from_counts(patterns, counts, n_levels)
         linker._estimates.add(linker.settings, "u", u, "estimate_u_using_random_sampling")
         linker._history(
@@ -282,12 +282,14 @@ class LinkerTraining:
             linker._estimates.add(settings, "m", result.m, description, active=active)
         if not fix_u_probabilities:
             linker._estimates.add(settings, "u", result.u, description, active=active)
+        # keep the levels, not their Bayes factors: as Splink, every session's λ is reversed
+        # with the levels' *current* Bayes factors when λ is populated (later sessions move them)
         linker._em_sessions.append(
-            (result.lambda_, [lvl.bayes_factor for _, lvl in levels_reversing_rule(settings, rule)])
+            (result.lambda_, [lvl for _, lvl in levels_reversing_rule(settings, rule)])
         )
         if populate_probability_two_random_records_match_from_trained_values:
             lambdas = [lam for lam, _ in linker._em_sessions]
-            factors = [bfs for _, bfs in linker._em_sessions]
+            factors = [[lvl.bayes_factor for lvl in levels] for _, levels in linker._em_sessions]
             settings.probability_two_random_records_match = em.lambda_from_em_sessions(
                 lambdas, factors
             )
