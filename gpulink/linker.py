@@ -102,6 +102,7 @@ class Linker:
         self.clustering = LinkerClustering(self)
         self.evaluation = LinkerEvaluation(self)
         self.misc = LinkerMisc(self)
+        self.blocking_analysis = LinkerBlockingAnalysis(self)
         self.table_management = self.misc
 
     # -- internals ----------------------------------------------------------------------------
@@ -280,3 +281,25 @@ class LinkerMisc:
         if out_path is not None:
             settings.save_model_to_json(out_path, overwrite=overwrite, splink_compatible=splink_compatible)
         return settings.to_splink_dict() if splink_compatible else settings.to_dict()
+
+
+class LinkerBlockingAnalysis:
+    """``linker.blocking_analysis``: exact pair counts of the model's blocking rules."""
+
+    def __init__(self, linker: Linker):
+        self._linker = linker
+
+    def count_comparisons_from_blocking_rules(self, blocking_rules=None, **kwargs) -> list[dict]:
+        """Splink's per-rule marginal and cumulative counts, exact (``record_sample_proportion``
+        is accepted and ignored: nothing is sampled)."""
+        from gpulink.blocking_analysis import count_comparisons_from_blocking_rules
+
+        linker = self._linker
+        kwargs.pop("record_sample_proportion", None)
+        rules = to_blocking_rules(
+            linker.settings.blocking_rules if blocking_rules is None else blocking_rules
+        )
+        return count_comparisons_from_blocking_rules(
+            linker._record_table(), blocking_rules=rules, link_type=linker.settings.link_type,
+            **kwargs,
+        )  # fmt: skip

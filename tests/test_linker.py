@@ -1,0 +1,173 @@
+"""Linker API behaviour: clear errors for user mistakes, Splink call shapes, reproducibility."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import gpulink as gl
+import gpulink.comparison_library as cl
+from gpulink.backend import resolve_backend
+from gpulink.datasets import synthetic_people
+from gpulink.errors import BackendUnavailable, GpulinkError, InputError, SettingsError
+
+
+@pytest.fixture(scope="module")
+def people():
+    people = synthetic_people(400, seed=4)
+    return people.to_pandas() if hasattr(people, "to_pandas") else people
+
+
+def settings(**overrides):
+    kwargs = dict(
+        link_type="dedupe_only",
+        comparisons=[
+            cl.JaroWinklerAtThresholds("first_name"),
+            cl.ExactMatch("dob"),
+            cl.ExactMatch("surname"),
+        ],
+        blocking_rules_to_generate_predictions=[gl.block_on("surname")],
+    )
+    kwargs.update(overrides)
+    return gl.SettingsCreator(**kwargs)
+
+
+def test_missing_column_names_the_column(people):
+    with pytest.raises(InputError, match="no_such_col"):
+        gl.Linker(people, settings(comparisons=[cl.ExactMatch("no_such_col")]), backend="cpu")
+
+
+def test_missing_blocking_column_names_the_column(people):
+    s = settings(blocking_rules_to_generate_predictions=[gl.block_on("postcodez")])
+    with pytest.raises(InputError, match="postcodez"):
+        gl.Linker(people, s, backend="cpu")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"threshold_match_probability": 1.5},
+        {"threshold_match_probability": -0.1},
+        {"threshold_match_probability": 0.5, "threshold_match_weight": 2.0},
+    ],
+)
+def test_bad_threshold(people, kwargs):
+    linker = gl.Linker(people, settings(), backend="cpu")
+    with pytest.raises(SettingsError):
+        linker.inference.predict(**kwargs)
+
+
+def test_no_blocking_rules(people):
+    linker = gl.Linker(people, settings(blocking_rules_to_generate_predictions=[]), backend="cpu")
+    with pytest.raises(SettingsError, match="blocking"):
+        linker.inference.predict()
+
+
+@pytest.mark.parametrize("without_tf", [True, False])
+def test_em_rule_with_no_pairs(people, without_tf):
+    df = people.copy()
+    df["solo"] = [f"v{i}" for i in range(len(df))]  # every value unique: the rule pairs nothing
+    s = settings(
+        comparisons=[
+            cl.ExactMatch("first_name").configure(term_frequency_adjustments=True),
+            cl.ExactMatch("dob"),
+        ]
+    )
+    linker = gl.Linker(df, s, backend="cpu")
+    with pytest.raises(InputError, match="no record pairs"):
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            gl.block_on("solo"), estimate_without_term_frequencies=without_tf
+        )
+
+
+def test_em_rule_covering_every_comparison(people):
+    linker = gl.Linker(people, settings(comparisons=[cl.ExactMatch("surname")]), backend="cpu")
+    with pytest.raises(SettingsError, match="surname"):
+        linker.training.estimate_parameters_using_expectation_maximisation(gl.block_on("surname"))
+
+
+def test_gpu_backend_without_gpu(people):
+    try:
+        resolve_backend("gpu")
+    except BackendUnavailable:
+        pass
+    else:
+        pytest.skip("a GPU is usable here")
+    with pytest.raises(BackendUnavailable):
+        gl.Linker(people, settings(), backend="gpu")
+    assert issubclass(BackendUnavailable, GpulinkError)
+
+
+def test_splink_db_api_as_third_positional_argument(people):
+    splink = pytest.importorskip("splink")
+    linker = gl.Linker(people, settings(), splink.DuckDBAPI())
+    assert linker.backend.name in ("cpu", "gpu")
+    out = linker.inference.predict(threshold_match_probability=0.5)
+    assert len(out.to_pandas()) > 0
+
+
+def test_u_reproducible_for_a_seed(people):
+    def u_values(seed):
+        linker = gl.Linker(people, settings(), backend="cpu")
+        linker.training.estimate_u_using_random_sampling(max_pairs=5_000, seed=seed)
+        return [
+            lvl.u for c in linker.settings.comparisons for lvl in c.levels if not lvl.is_null_level
+        ]
+
+    a, b, c = u_values(7), u_values(7), u_values(8)
+    assert a == b
+    assert a != c  # 5,000 of 79,800 pairs: another seed draws other pairs
+
+
+def test_training_history_in_model_json(people, tmp_path):
+    linker = gl.Linker(people, settings(), backend="cpu")
+    linker.training.estimate_probability_two_random_records_match(
+        [gl.block_on("first_name", "surname", "dob")], recall=0.8
+    )
+    linker.training.estimate_u_using_random_sampling(max_pairs=5_000, seed=1)
+    linker.training.estimate_parameters_using_expectation_maximisation(gl.block_on("dob"))
+    path = tmp_path / "model.json"
+    linker.misc.save_model_to_json(str(path))
+    model = json.loads(path.read_text())
+    steps = [h["step"] for h in model["gpulink"]["training_history"]]
+    assert steps == [
+        "estimate_probability_two_random_records_match",
+        "estimate_u_using_random_sampling",
+        "estimate_parameters_using_expectation_maximisation",
+    ]
+    em_entry = model["gpulink"]["training_history"][-1]
+    assert "dob" in em_entry["blocking_rule"] and em_entry["comparisons_left_out"] == ["dob"]
+    # reloading keeps the history, and the reloaded model predicts the same
+    again = gl.Linker(people, str(path), backend="cpu")
+    assert [h["step"] for h in again.settings.training_history] == steps
+    w1 = linker.inference.predict().to_pandas()["match_weight"].to_numpy()
+    w2 = again.inference.predict().to_pandas()["match_weight"].to_numpy()
+    np.testing.assert_array_equal(w1, w2)
+    # the Splink-compatible file carries no gpulink section
+    compat = linker.misc.save_model_to_json(str(tmp_path / "splink.json"), splink_compatible=True)
+    assert "gpulink" not in compat
+
+
+def test_save_model_refuses_to_overwrite(people, tmp_path):
+    linker = gl.Linker(people, settings(), backend="cpu")
+    path = tmp_path / "m.json"
+    linker.misc.save_model_to_json(str(path))
+    with pytest.raises(GpulinkError):
+        linker.misc.save_model_to_json(str(path))
+    linker.misc.save_model_to_json(str(path), overwrite=True)
+
+
+def test_cluster_needs_a_prediction(people):
+    linker = gl.Linker(people, settings(), backend="cpu")
+    with pytest.raises(InputError, match="predict"):
+        linker.clustering.cluster_pairwise_predictions_at_threshold(None, 0.9)
+
+
+def test_input_table_aliases_count(people):
+    s = settings(link_type="link_only")
+    with pytest.raises(InputError, match="input_table_aliases"):
+        gl.Linker(
+            [people.iloc[:100], people.iloc[100:]], s, backend="cpu", input_table_aliases=["a"]
+        )

@@ -1,0 +1,549 @@
+"""End-to-end parity of gpulink's CPU pipeline with Splink 5 + DuckDB (the oracle).
+
+Both engines get the same model (a Splink settings dict with fixed m, u and λ, or Splink's own
+trained model JSON) and must give: the same scored pairs, match weights to 1e-9 (TF adjustments
+included), the same gamma_*/mw_* columns and match_key; the same EM estimates from the same
+start; the same λ; u from random sampling within binomial error; the same clusters.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pd = pytest.importorskip("pandas")
+splink = pytest.importorskip("splink")
+nx = pytest.importorskip("networkx")
+
+import splink.comparison_level_library as cll  # noqa: E402
+import splink.comparison_library as scl  # noqa: E402
+from splink import DuckDBAPI, SettingsCreator, block_on  # noqa: E402
+
+import gpulink as gl  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+WEIGHT_COLUMNS = ("match_weight", "match_probability")
+
+
+def _data(name: str):
+    path = DATA / name
+    if not path.exists():
+        pytest.skip(f"reference data {path} is absent (shared/data is not checked out)")
+    return pd.read_parquet(path) if name.endswith(".parquet") else pd.read_csv(path)
+
+
+@pytest.fixture(scope="module")
+def fake_1000():
+    return _data("fake_1000.csv")
+
+
+@pytest.fixture(scope="module")
+def historical_50k():
+    return _data("historical_50k.parquet")
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def with_parameters(settings_creator, seed: int = 0, lam: float = 0.01) -> dict:
+    """Splink's settings dict with arbitrary but valid m/u on every non-null level.
+
+    m decreases and u increases down the levels (a plausible model), drawn from a seeded
+    Dirichlet so that no two levels share a weight.
+    """
+    d = settings_creator.create_settings_dict("duckdb")
+    rng = np.random.default_rng(seed)
+    for comparison in d["comparisons"]:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        m = np.sort(rng.dirichlet(np.ones(len(levels))))[::-1]
+        u = np.clip(np.sort(rng.dirichlet(np.full(len(levels), 0.5))), 1e-4, None)
+        u /= u.sum()
+        for level, mm, uu in zip(levels, m, u):
+            level["m_probability"] = float(mm)
+            level["u_probability"] = float(uu)
+    d["probability_two_random_records_match"] = lam
+    return d
+
+
+def splink_linker(data, settings, names=None):
+    db = DuckDBAPI()
+    if isinstance(data, list):
+        tables = [db.register(df, dataset_display_name=n) for df, n in zip(data, names)]
+    else:
+        tables = db.register(data)
+    return splink.Linker(tables, copy.deepcopy(settings), log_level=logging.ERROR)
+
+
+def gpulink_linker(data, settings, names=None):
+    return gl.Linker(data, copy.deepcopy(settings), backend="cpu", input_table_aliases=names)
+
+
+def pair_keys(df) -> list[str]:
+    keys = ["unique_id_l", "unique_id_r"]
+    if "source_dataset_l" in df.columns:
+        keys = ["source_dataset_l", "unique_id_l", "source_dataset_r", "unique_id_r"]
+    return keys
+
+
+def assert_same_predictions(splink_df, gpulink_df, *, expect_pairs: bool = True):
+    """Same pair set; every shared column equal (floats to 1e-9, others exactly)."""
+    keys = pair_keys(splink_df)
+    assert keys == pair_keys(gpulink_df)
+    s = splink_df.copy()
+    g = gpulink_df.copy()
+    for df in (s, g):
+        for k in keys:
+            df[k] = df[k].astype(str)
+    assert not s.duplicated(keys).any() and not g.duplicated(keys).any()
+    if expect_pairs:
+        assert len(s) > 0
+    merged = s.merge(g, on=keys, how="outer", suffixes=("_s", "_g"), indicator=True)
+    only = merged[merged["_merge"] != "both"]
+    assert only.empty, f"pair sets differ ({len(only)} pairs):\n{only[keys + ['_merge']].head()}"
+    shared = [c for c in s.columns if c in g.columns and c not in keys]
+    assert "match_weight" in shared and "match_key" in shared
+    for col in shared:
+        a, b = merged[f"{col}_s"], merged[f"{col}_g"]
+        if col in WEIGHT_COLUMNS or col.startswith(("mw_", "tf_", "bf_")):
+            a, b = a.astype(float).to_numpy(), b.astype(float).to_numpy()
+            bad = ~(np.isclose(a, b, rtol=0, atol=1e-9) | (np.isnan(a) & np.isnan(b)))
+        else:
+            same = a.astype(str).to_numpy() == b.astype(str).to_numpy()
+            bad = ~(same | (a.isna() & b.isna()).to_numpy())
+        assert not bad.any(), (
+            f"column {col!r} differs on {bad.sum()} pairs:\n"
+            f"{merged.loc[bad, keys + [f'{col}_s', f'{col}_g']].head()}"
+        )
+    return merged
+
+
+def assert_output_columns(splink_df, gpulink_df):
+    """gpulink's columns are Splink's, less the per-record TF columns, in Splink's order."""
+    s_cols = list(splink_df.columns)
+    g_cols = list(gpulink_df.columns)
+    missing = [c for c in s_cols if c not in g_cols]
+    extra = [c for c in g_cols if c not in s_cols]
+    assert not extra, f"gpulink has columns Splink has not: {extra}"
+    assert all(c.startswith(("tf_", "mw_tf_adj_", "bf_tf_adj_")) for c in missing), missing
+    assert g_cols[:2] == s_cols[:2] and g_cols[-1] == s_cols[-1] == "match_key"
+
+
+def predict_both(data, settings, threshold=None, names=None):
+    sp = splink_linker(data, settings, names).inference.predict(
+        threshold_match_probability=threshold
+    )
+    gp = gpulink_linker(data, settings, names).inference.predict(
+        threshold_match_probability=threshold
+    )
+    return sp.as_pandas_dataframe(), gp.to_pandas()
+
+
+# -- (a)/(b) prediction parity ---------------------------------------------------------------
+
+
+def _custom_comparison():
+    return scl.CustomComparison(
+        output_column_name="name_combo",
+        comparison_levels=[
+            cll.Or(cll.NullLevel("first_name"), cll.NullLevel("surname")),
+            cll.And(cll.ExactMatchLevel("first_name"), cll.ExactMatchLevel("surname")),
+            cll.And(
+                cll.Not(cll.ExactMatchLevel("first_name")), cll.JaroWinklerLevel("surname", 0.9)
+            ),
+            cll.Or(
+                cll.LevenshteinLevel("first_name", 2),
+                cll.ColumnsReversedLevel("first_name", "surname"),
+            ),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+FAKE_SETTINGS = {
+    "name_library": lambda: SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=[
+            scl.NameComparison("first_name").configure(term_frequency_adjustments=True),
+            scl.JaroAtThresholds("surname"),
+            scl.DateOfBirthComparison("dob", input_is_string=True),
+            scl.ExactMatch("city").configure(term_frequency_adjustments=True),
+            scl.EmailComparison("email"),
+        ],
+        blocking_rules_to_generate_predictions=[block_on("first_name"), block_on("surname")],
+        retain_intermediate_calculation_columns=True,
+    ),
+    "string_distances": lambda: SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=[
+            scl.LevenshteinAtThresholds("first_name", [1, 2]),
+            scl.DamerauLevenshteinAtThresholds("surname", [1, 3]),
+            scl.JaroWinklerAtThresholds("city"),
+            scl.JaccardAtThresholds("email", [0.9, 0.7]),
+            scl.AbsoluteDateDifferenceAtThresholds(
+                "dob", input_is_string=True, metrics=["day", "month", "year"], thresholds=[1, 1, 10]
+            ),
+        ],
+        blocking_rules_to_generate_predictions=[
+            block_on("first_name"),
+            block_on("substr(dob, 1, 4)", "city"),
+            "l.email = r.email",
+        ],
+        retain_intermediate_calculation_columns=True,
+    ),
+    "forename_surname_custom": lambda: SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=[
+            scl.ForenameSurnameComparison("first_name", "surname"),
+            _custom_comparison(),
+            scl.ExactMatch("dob").configure(term_frequency_adjustments=True),
+        ],
+        blocking_rules_to_generate_predictions=[block_on("surname"), block_on("dob")],
+        retain_intermediate_calculation_columns=True,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAKE_SETTINGS))
+@pytest.mark.parametrize("threshold", [None, 0.5])
+def test_predict_parity_fake_1000(fake_1000, name, threshold):
+    settings = with_parameters(FAKE_SETTINGS[name](), seed=len(name), lam=0.02)
+    sp, gp = predict_both(fake_1000, settings, threshold)
+    assert_same_predictions(sp, gp, expect_pairs=True)
+    assert_output_columns(sp, gp)
+    if threshold is not None:
+        assert (gp["match_probability"] >= threshold).all()
+
+
+def test_predict_threshold_match_weight_parity(fake_1000):
+    settings = with_parameters(FAKE_SETTINGS["name_library"](), seed=3, lam=0.02)
+    sp = splink_linker(fake_1000, settings).inference.predict(threshold_match_weight=1.5)
+    gp = gpulink_linker(fake_1000, settings).inference.predict(threshold_match_weight=1.5)
+    assert_same_predictions(sp.as_pandas_dataframe(), gp.to_pandas())
+
+
+def test_blocked_pairs_and_match_key_parity(fake_1000):
+    """(b) With no threshold the pair set is the blocked pairs; each has Splink's match_key."""
+    s = SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=[scl.ExactMatch("first_name"), scl.ExactMatch("email")],
+        blocking_rules_to_generate_predictions=[
+            block_on("first_name"),
+            block_on("surname"),
+            block_on("dob", "city"),
+            "l.email = r.email and substr(l.surname, 1, 2) = substr(r.surname, 1, 2)",
+        ],
+        retain_matching_columns=False,
+    )
+    settings = with_parameters(s)
+    sp, gp = predict_both(fake_1000, settings)
+    merged = assert_same_predictions(sp, gp)
+    assert set(merged["match_key_s"].astype(str)) == {"0", "1", "2", "3"}
+    assert list(gp.columns) == list(sp.columns)
+
+
+def test_link_only_parity(fake_1000):
+    halves = [
+        fake_1000.iloc[:500].reset_index(drop=True),
+        fake_1000.iloc[500:].reset_index(drop=True),
+    ]
+    s = SettingsCreator(
+        link_type="link_only",
+        comparisons=[
+            scl.NameComparison("first_name"),
+            scl.ExactMatch("surname").configure(term_frequency_adjustments=True),
+            scl.DateOfBirthComparison("dob", input_is_string=True),
+            scl.EmailComparison("email"),
+        ],
+        blocking_rules_to_generate_predictions=[block_on("first_name"), block_on("dob")],
+        retain_intermediate_calculation_columns=True,
+    )
+    settings = with_parameters(s, seed=5)
+    sp, gp = predict_both(halves, settings, names=["df_a", "df_b"])
+    assert_same_predictions(sp, gp)
+    assert_output_columns(sp, gp)
+    assert set(zip(gp["source_dataset_l"], gp["source_dataset_r"])) == {("df_a", "df_b")}
+    assert list(gp.columns[:6]) == list(sp.columns[:6])
+
+
+def test_link_and_dedupe_parity(fake_1000):
+    halves = [
+        fake_1000.iloc[:600].reset_index(drop=True),
+        fake_1000.iloc[600:].reset_index(drop=True),
+    ]
+    s = SettingsCreator(
+        link_type="link_and_dedupe",
+        comparisons=[
+            scl.JaroWinklerAtThresholds("surname"),
+            scl.ExactMatch("city").configure(term_frequency_adjustments=True),
+        ],
+        blocking_rules_to_generate_predictions=[block_on("first_name")],
+        retain_intermediate_calculation_columns=True,
+    )
+    sp, gp = predict_both(halves, with_parameters(s, seed=6), names=["df_a", "df_b"])
+    assert_same_predictions(sp, gp)
+
+
+def test_predict_parity_historical_50k(historical_50k):
+    s = SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=[
+            scl.ForenameSurnameComparison(
+                "first_name", "surname", forename_surname_concat_col_name="first_and_surname"
+            ),
+            scl.DateOfBirthComparison("dob", input_is_string=True),
+            scl.PostcodeComparison("postcode_fake"),
+            scl.ExactMatch("birth_place").configure(term_frequency_adjustments=True),
+            scl.NameComparison("occupation"),
+        ],
+        blocking_rules_to_generate_predictions=[
+            block_on("postcode_fake", "first_name"),
+            block_on("surname", "dob"),
+            block_on("first_name", "dob"),
+        ],
+        retain_intermediate_calculation_columns=True,
+    )
+    sp, gp = predict_both(historical_50k, with_parameters(s, seed=7, lam=1e-4))
+    assert len(sp) > 100_000
+    assert_same_predictions(sp, gp)
+    assert_output_columns(sp, gp)
+
+
+# -- model JSON round trip -------------------------------------------------------------------
+
+
+def _trained_gpulink_linker(fake_1000, em_rule):
+    settings = with_parameters(FAKE_SETTINGS["name_library"](), seed=9, lam=0.02)
+    linker = gpulink_linker(fake_1000, settings)
+    linker.training.estimate_u_using_random_sampling(max_pairs=2e5, seed=1)
+    linker.training.estimate_parameters_using_expectation_maximisation(em_rule)
+    return linker
+
+
+def test_model_json_round_trip_identical_predictions(fake_1000, tmp_path):
+    linker = _trained_gpulink_linker(fake_1000, block_on("surname"))
+    before = linker.inference.predict().to_pandas()
+    path = tmp_path / "model.json"
+    linker.misc.save_model_to_json(str(path))
+    after = gl.Linker(fake_1000, str(path), backend="cpu").inference.predict().to_pandas()
+    pd.testing.assert_frame_equal(before, after)
+    # Splink loads the Splink-compatible JSON and predicts the same
+    compat = tmp_path / "splink_model.json"
+    linker.misc.save_model_to_json(str(compat), splink_compatible=True)
+    sp = splink_linker(fake_1000, str(compat)).inference.predict().as_pandas_dataframe()
+    assert_same_predictions(sp, before)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a level EM never saw ('level not observed', m scored as 1e-6) is written without "
+    "m_probability, as Splink's own JSON does, so it reloads with its default m (Splink "
+    "round-trips the same way); keeping the marker in the gpulink section would fix it",
+)
+def test_model_json_round_trip_with_unobserved_level(fake_1000):
+    linker = _trained_gpulink_linker(fake_1000, block_on("dob"))  # email level 1 unobserved
+    before = linker.inference.predict().to_pandas()
+    model = linker.misc.save_model_to_json()
+    after = gl.Linker(fake_1000, model, backend="cpu").inference.predict().to_pandas()
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_splink_trained_model_gives_splink_predictions(fake_1000):
+    """Splink trains (u, EM); its model JSON loaded into gpulink predicts what Splink does."""
+    s = FAKE_SETTINGS["string_distances"]()
+    sl = splink_linker(fake_1000, s.create_settings_dict("duckdb"))
+    sl.training.estimate_probability_two_random_records_match(
+        [block_on("first_name", "surname", "dob")], recall=0.7
+    )
+    sl.training.estimate_u_using_random_sampling(max_pairs=1e5, seed=2)
+    sl.training.estimate_parameters_using_expectation_maximisation(block_on("surname"))
+    model = sl.misc.save_model_to_json()
+    sp = sl.inference.predict(threshold_match_probability=0.2).as_pandas_dataframe()
+    gp = gl.Linker(fake_1000, model, backend="cpu").inference.predict(
+        threshold_match_probability=0.2
+    )
+    assert_same_predictions(sp, gp.to_pandas())
+
+
+# -- (c) EM and λ ----------------------------------------------------------------------------
+
+EM_COMPARISONS = [
+    lambda: scl.NameComparison("first_name"),
+    lambda: scl.JaroWinklerAtThresholds("surname"),
+    lambda: scl.DateOfBirthComparison("dob", input_is_string=True),
+    lambda: scl.ExactMatch("city").configure(term_frequency_adjustments=True),
+    lambda: scl.EmailComparison("email"),
+]
+
+
+def model_parameters(model: dict) -> dict:
+    out = {}
+    for comparison in model["comparisons"]:
+        for i, level in enumerate(comparison["comparison_levels"]):
+            if level.get("is_null_level"):
+                continue
+            for kind in ("m_probability", "u_probability"):
+                out[(comparison["output_column_name"], i, kind)] = level.get(kind)
+    out["lambda"] = model["probability_two_random_records_match"]
+    return out
+
+
+def assert_parameters_close(splink_model: dict, gpulink_model: dict, atol: float):
+    s, g = model_parameters(splink_model), model_parameters(gpulink_model)
+    assert s.keys() == g.keys()
+    for key, a in s.items():
+        b = g[key]
+        if isinstance(a, str) or isinstance(b, str) or a is None or b is None:
+            assert a == b, f"{key}: Splink {a!r}, gpulink {b!r}"
+        else:
+            assert abs(a - b) <= atol, f"{key}: Splink {a}, gpulink {b} (tolerance {atol})"
+
+
+@pytest.fixture(scope="module")
+def em_start(fake_1000):
+    """A Splink model with λ from deterministic rules and exact u (every pair), as the EM start."""
+    s = SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=[make() for make in EM_COMPARISONS],
+        blocking_rules_to_generate_predictions=[block_on("first_name")],
+        max_iterations=50,
+        em_convergence=1e-7,
+    )
+    sl = splink_linker(fake_1000, s.create_settings_dict("duckdb"))
+    sl.training.estimate_probability_two_random_records_match(
+        [block_on("first_name", "surname", "dob"), block_on("email")], recall=0.7
+    )
+    sl.training.estimate_u_using_random_sampling(max_pairs=1e6, min_count_per_level=None)
+    return sl.misc.save_model_to_json()
+
+
+@pytest.mark.parametrize(
+    "rule, without_tf, atol",
+    [
+        (block_on("dob"), True, 1e-4),
+        (block_on("first_name", "surname"), True, 1e-4),
+        (block_on("dob"), False, 1e-3),
+    ],
+)
+def test_em_parity(fake_1000, em_start, rule, without_tf, atol):
+    sl = splink_linker(fake_1000, em_start)
+    sl.training.estimate_parameters_using_expectation_maximisation(
+        rule, estimate_without_term_frequencies=without_tf
+    )
+    gk = gpulink_linker(fake_1000, em_start)
+    gk.training.estimate_parameters_using_expectation_maximisation(
+        rule, estimate_without_term_frequencies=without_tf
+    )
+    assert_parameters_close(sl.misc.save_model_to_json(), gk.misc.save_model_to_json(), atol)
+
+
+def test_em_two_sessions_and_lambda_from_trained_values(fake_1000, em_start):
+    sl = splink_linker(fake_1000, em_start)
+    gk = gpulink_linker(fake_1000, em_start)
+    for linker in (sl, gk):
+        # (fix_u_probabilities=False is not compared: Splink 5.0.0's own EM then raises
+        # "u_probability value 0.0 is below the minimum" on this data)
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            block_on("dob"), estimate_without_term_frequencies=True
+        )
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            block_on("first_name", "surname"),
+            estimate_without_term_frequencies=True,
+            populate_probability_two_random_records_match_from_trained_values=True,
+        )
+    assert_parameters_close(sl.misc.save_model_to_json(), gk.misc.save_model_to_json(), 1e-4)
+
+
+@pytest.mark.parametrize("link", [False, True])
+def test_lambda_from_deterministic_rules_parity(fake_1000, link):
+    rules = [block_on("first_name", "surname", "dob"), "l.email = r.email"]
+    if link:
+        data = [
+            fake_1000.iloc[:400].reset_index(drop=True),
+            fake_1000.iloc[400:].reset_index(drop=True),
+        ]
+        names, link_type = ["df_a", "df_b"], "link_only"
+    else:
+        data, names, link_type = fake_1000, None, "dedupe_only"
+    s = SettingsCreator(
+        link_type=link_type, comparisons=[scl.ExactMatch("city")]
+    ).create_settings_dict("duckdb")
+    sl = splink_linker(data, s, names)
+    gk = gpulink_linker(data, s, names)
+    for linker in (sl, gk):
+        linker.training.estimate_probability_two_random_records_match(rules, recall=0.65)
+    expected = sl.misc.save_model_to_json()["probability_two_random_records_match"]
+    got = gk.settings.probability_two_random_records_match
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+# -- (d) u from random sampling --------------------------------------------------------------
+
+
+def test_u_exact_when_all_pairs_sampled(fake_1000, em_start):
+    """fake_1000 has 499,500 pairs: with max_pairs=1e6 both engines use every pair."""
+    gk = gpulink_linker(fake_1000, em_start)
+    gk.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=3)
+    s, g = model_parameters(em_start), model_parameters(gk.misc.save_model_to_json())
+    for key, a in s.items():
+        if key[-1] == "u_probability":
+            assert g[key] == pytest.approx(a, rel=1e-12, abs=1e-15), key
+
+
+def test_u_sampled_within_binomial_error(fake_1000, em_start):
+    """u from 100k of the 499,500 pairs lies within 5 binomial SE of the exact u (Splink's)."""
+    n = 100_000
+    gk = gpulink_linker(fake_1000, em_start)
+    gk.training.estimate_u_using_random_sampling(max_pairs=n, seed=11)
+    s, g = model_parameters(em_start), model_parameters(gk.misc.save_model_to_json())
+    checked = 0
+    for key, exact in s.items():
+        if key[-1] != "u_probability" or isinstance(exact, str):
+            continue
+        se = np.sqrt(exact * (1 - exact) / n)
+        assert abs(g[key] - exact) <= 5 * se + 1e-12, (key, exact, g[key], se)
+        checked += 1
+    assert checked >= 15
+    # and it is not simply the exact value: sampling did happen
+    assert any(g[k] != s[k] for k in s if k[-1] == "u_probability" and not isinstance(s[k], str))
+
+
+# -- (e) clustering --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.95])
+def test_clusters_parity(fake_1000, threshold):
+    settings = with_parameters(FAKE_SETTINGS["name_library"](), seed=13, lam=0.02)
+    sl = splink_linker(fake_1000, settings)
+    gk = gpulink_linker(fake_1000, settings)
+    s_pred = sl.inference.predict(threshold_match_probability=0.1)
+    g_pred = gk.inference.predict(threshold_match_probability=0.1)
+    s_clusters = sl.clustering.cluster_pairwise_predictions_at_threshold(
+        s_pred, threshold
+    ).as_pandas_dataframe()
+    g_clusters = gk.clustering.cluster_pairwise_predictions_at_threshold(
+        g_pred, threshold
+    ).to_pandas()
+
+    def partition(df):
+        groups = df.groupby("cluster_id")["unique_id"].apply(lambda s: frozenset(map(str, s)))
+        return set(groups)
+
+    # networkx components of the kept pairs, singletons included
+    pairs = g_pred.to_pandas()
+    kept = pairs[pairs["match_probability"] >= threshold]
+    graph = nx.Graph()
+    graph.add_nodes_from(map(str, fake_1000["unique_id"]))
+    graph.add_edges_from(zip(kept["unique_id_l"].astype(str), kept["unique_id_r"].astype(str)))
+    components = {frozenset(c) for c in nx.connected_components(graph)}
+
+    assert len(g_clusters) == len(fake_1000)
+    assert partition(g_clusters) == components
+    assert partition(s_clusters) == components
+    assert any(len(c) > 1 for c in components)
+    s_ids = dict(zip(s_clusters["unique_id"].astype(str), s_clusters["cluster_id"].astype(str)))
+    g_ids = dict(zip(g_clusters["unique_id"].astype(str), g_clusters["cluster_id"].astype(str)))
+    assert s_ids == g_ids
