@@ -170,6 +170,16 @@ class LinkerInference:
         from gpulink.predict import DEFAULT_CHUNK_PAIRS, pairs_table, threshold_to_weight
 
         linker = self._linker
+        if linker.client is not None:
+            from gpulink.distributed import predict_distributed
+            from gpulink.predict import DEFAULT_CHUNK_PAIRS
+
+            return predict_distributed(
+                linker, linker.client,
+                threshold_match_probability=threshold_match_probability,
+                threshold_match_weight=threshold_match_weight,
+                chunk_pairs=chunk_pairs or DEFAULT_CHUNK_PAIRS,
+            )  # fmt: skip
         settings = linker.settings
         rules = to_blocking_rules(settings.blocking_rules)
         if not rules:
@@ -236,6 +246,7 @@ class LinkerClustering:
             df_predict.right_index,
             probabilities,
             source_dataset=table.source_dataset if linker.settings.link_type != "dedupe_only" else None,
+            unique_id_column_name=linker.settings.unique_id_column_name,
             threshold_match_probability=threshold_match_probability,
             threshold_match_weight=threshold_match_weight,
             backend=linker.backend.name,

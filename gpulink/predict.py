@@ -283,6 +283,18 @@ def concat_scored(pieces: list[ScoredPairs], n_comparisons: int, keep_gammas: bo
     )  # fmt: skip
 
 
+def _tf_of_pairs(scorer: Scorer, col: int, left: np.ndarray, right: np.ndarray):
+    """Term frequencies of the left and right values of packed column ``col`` (NaN for null)."""
+    codes = scorer.packed.codes[col]
+    base = scorer.packed.tf_base[col]
+    tf = scorer.packed.tf
+    out = []
+    for side in (left, right):
+        c = codes[side]
+        out.append(np.where(c >= 0, tf[base + np.maximum(c, 0)], np.nan))
+    return out[0], out[1]
+
+
 def match_probability(weights: np.ndarray) -> np.ndarray:
     """2^w / (1 + 2^w), stable for large |w|."""
     with np.errstate(over="ignore"):
@@ -305,28 +317,63 @@ def pairs_table(scorer: Scorer, scored: ScoredPairs) -> pa.Table:
     cols[f"{settings.unique_id_column_name}_l"] = pc.take(table.unique_id, left)
     cols[f"{settings.unique_id_column_name}_r"] = pc.take(table.unique_id, right)
     data = table.data
-    retained: list[str] = []
-    if settings.retain_matching_columns:
-        from gpulink.expressions import parse
+    from gpulink.expressions import parse
 
-        for expr in scorer.program.columns + settings.tf_columns():
-            for raw in parse(expr).columns:
-                if raw not in retained and raw in data.column_names and raw not in (
-                    settings.unique_id_column_name,
-                ):
-                    retained.append(raw)
+    uid = settings.unique_id_column_name
+    intermediate = settings.retain_intermediate_calculation_columns and scored.gammas is not None
+    seen: set[str] = {uid}
+
+    def add_raw(expr: str) -> None:
+        for raw in parse(expr).columns:
+            if raw not in seen and raw in data.column_names:
+                seen.add(raw)
+                cols[f"{raw}_l"] = pc.take(data.column(raw), left)
+                cols[f"{raw}_r"] = pc.take(data.column(raw), right)
+
+    # Splink's layout: per comparison its compared columns, gamma, TF values, weights
+    program = scorer.program
+    for c, comparison in enumerate(settings.comparisons):
+        if settings.retain_matching_columns:
+            first = program.comparison_start[c]
+            last = program.comparison_start[c + 1]
+            leaves = {
+                int(op)
+                for v in range(first, last)
+                for op in program.program[program.level_start[v] : program.level_start[v + 1]]
+                if op >= 0
+            }
+            for k in sorted(leaves):
+                for col in (program.leaf_col[k], program.leaf_col2[k]):
+                    if col >= 0:
+                        add_raw(program.columns[col])
+        if not intermediate:
+            continue
+        name = comparison.output_column_name
+        g = scored.gammas[:, c].astype(np.int64)
+        cols[f"{settings.comparison_vector_value_column_prefix}{name}"] = pa.array(g.astype(np.int32))
+        infos = comparison.tf_levels()
+        tf_prefix = settings.term_frequency_adjustment_column_prefix
+        w = scorer.weights
+        level_col = w.tf_col[c][g + 1]
+        adj = np.zeros(len(g))
+        for column in dict.fromkeys(info.column for info in infos):
+            col = scorer.columns.index(column)
+            tf_l, tf_r = _tf_of_pairs(scorer, col, scored.left, scored.right)
+            raw = parse(column).columns[0]
+            cols[f"{tf_prefix}{raw}_l"] = pa.array(tf_l, from_pandas=True)
+            cols[f"{tf_prefix}{raw}_r"] = pa.array(tf_r, from_pandas=True)
+            use = (level_col == col) & ~(np.isnan(tf_l) & np.isnan(tf_r))
+            value = np.fmax(np.fmax(tf_l, tf_r), w.tf_min_u[c][g + 1])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                term = w.tf_weight[c][g + 1] * (w.tf_log2_u[c][g + 1] - np.log2(value))
+            adj[use] = term[use]
+        cols[f"{settings.match_weight_column_prefix}{name}"] = pa.array(w.log2_bf[c][g + 1])
+        if infos:
+            cols[f"{settings.match_weight_column_prefix}{tf_prefix}adj_{name}"] = pa.array(adj)
+    if settings.retain_matching_columns:
+        for expr in settings.tf_columns():
+            add_raw(expr)
     for raw in list(settings.additional_columns_to_retain or []):
-        if raw not in retained and raw in data.column_names:
-            retained.append(raw)
-    for raw in retained:
-        cols[f"{raw}_l"] = pc.take(data.column(raw), left)
-        cols[f"{raw}_r"] = pc.take(data.column(raw), right)
-    if settings.retain_intermediate_calculation_columns and scored.gammas is not None:
-        for c, comparison in enumerate(settings.comparisons):
-            name = comparison.output_column_name
-            g = scored.gammas[:, c].astype(np.int32)
-            cols[f"{settings.comparison_vector_value_column_prefix}{name}"] = pa.array(g)
-            mw = scorer.weights.log2_bf[c][g + 1]
-            cols[f"{settings.match_weight_column_prefix}{name}"] = pa.array(mw)
+        add_raw(raw)
     cols["match_key"] = pa.array(scored.match_key.astype(np.int64).astype(str))
     return pa.table(cols)

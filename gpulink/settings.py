@@ -528,6 +528,19 @@ class Settings:
         if "blocking_rules" in gl:
             s.blocking_rules = _restore_blocking_rules(gl["blocking_rules"])
         s.training_history = list(gl.get("training_history", []))
+        for item in gl.get("levels_not_observed", []):
+            try:
+                level = s.get_comparison(item["comparison"]).level_for_gamma(
+                    int(item["comparison_vector_value"])
+                )
+            except (KeyError, TypeError, SettingsError) as exc:
+                raise SettingsError(
+                    f"the gpulink section lists a level that is not in the model: {item}"
+                ) from exc
+            if item.get("probability") == "m":
+                level.m_probability = LEVEL_NOT_OBSERVED_TEXT
+            else:
+                level.u_probability = LEVEL_NOT_OBSERVED_TEXT
         return s
 
     @classmethod
@@ -633,8 +646,26 @@ class Settings:
             "format_version": FORMAT_VERSION,
             "blocking_rules": rules,
             "training_history": deepcopy(self.training_history),
+            "levels_not_observed": self._levels_not_observed(),
         }
         return d
+
+    def _levels_not_observed(self) -> list[dict[str, Any]]:
+        """Levels whose m or u training never observed (Splink's JSON drops these values, so a
+        reload would silently score them with defaults; gpulink's section keeps them)."""
+        out = []
+        for c in self.comparisons:
+            for lvl in c.levels:
+                for kind, value in (("m", lvl.m_probability), ("u", lvl.u_probability)):
+                    if value == LEVEL_NOT_OBSERVED_TEXT:
+                        out.append(
+                            {
+                                "comparison": c.output_column_name,
+                                "comparison_vector_value": lvl.comparison_vector_value,
+                                "probability": kind,
+                            }
+                        )
+        return out
 
     def to_json(self, *, splink_compatible: bool = False, indent: int = 4) -> str:
         """The model as JSON text (see :meth:`to_dict` / :meth:`to_splink_dict`)."""

@@ -18,7 +18,6 @@ from gpulink.blocking import block_on, to_blocking_rule, to_blocking_rules
 from gpulink.errors import InputError, SettingsError
 from gpulink.expressions import parse
 from gpulink.levels import LEAF_EXACT, Leaf, Node, iter_leaves
-from gpulink.predict import Scorer
 from gpulink.settings import LEVEL_NOT_OBSERVED_TEXT
 
 logger = logging.getLogger("gpulink")
@@ -270,7 +269,7 @@ class LinkerTraining:
         if use_tf:
             result = self._em_with_tf(scorer, m0, u0, lam0, active, common)
         else:
-            patterns, counts = scorer.pattern_counts()
+            patterns, counts = _pattern_counts(linker, scorer)
             if counts.sum() == 0:
                 raise InputError(
                     f"training rule {rule.sql!r} produced no record pairs; choose a rule that "
@@ -349,7 +348,7 @@ class LinkerTraining:
         start = time.perf_counter()
         rule = block_on(label_colname)
         scorer = linker._scorer([rule])
-        patterns, counts = scorer.pattern_counts()
+        patterns, counts = _pattern_counts(linker, scorer)
         n_levels = [c.num_levels for c in linker.settings.comparisons]
         m = em.m_from_label_counts(patterns, counts, n_levels)
         linker._estimates.add(linker.settings, "m", m, f"estimate_m_from_label_column: {label_colname}")
@@ -357,6 +356,15 @@ class LinkerTraining:
             "estimate_m_from_label_column", label_colname=label_colname,
             pairs=int(counts.sum()), seconds=time.perf_counter() - start,
         )  # fmt: skip
+
+
+def _pattern_counts(linker, scorer):
+    """Pattern counts of the scorer's blocked pairs, on the Dask cluster when there is one."""
+    if linker.client is not None:
+        from gpulink.distributed import pattern_counts_for_scorer
+
+        return pattern_counts_for_scorer(scorer, linker.client)
+    return scorer.pattern_counts()
 
 
 def _exact_gamma(comparison, info) -> int:

@@ -337,13 +337,9 @@ def test_model_json_round_trip_identical_predictions(fake_1000, tmp_path):
     assert_same_predictions(sp, before)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a level EM never saw ('level not observed', m scored as 1e-6) is written without "
-    "m_probability, as Splink's own JSON does, so it reloads with its default m (Splink "
-    "round-trips the same way); keeping the marker in the gpulink section would fix it",
-)
 def test_model_json_round_trip_with_unobserved_level(fake_1000):
+    """A level EM never saw keeps its 'not observed' m through gpulink's JSON (Splink's own
+    format drops it; the gpulink section keeps the marker)."""
     linker = _trained_gpulink_linker(fake_1000, block_on("dob"))  # email level 1 unobserved
     before = linker.inference.predict().to_pandas()
     model = linker.misc.save_model_to_json()
