@@ -136,7 +136,7 @@ class Linker:
     def _scorer(self, rules, *, use_tf: bool = True):
         from gpulink.predict import Scorer
 
-        return Scorer(self._record_table(), self.settings, rules, use_tf=use_tf)
+        return Scorer(self._record_table(), self.settings, rules, use_tf=use_tf, backend=self.backend)
 
     def _history(self, step: str, **details) -> None:
         entry = {"step": step, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}

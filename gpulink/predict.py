@@ -102,7 +102,10 @@ class ScoredPairs:
 class Scorer:
     """Everything the fused kernel needs for one model on one record table, prepared once."""
 
-    def __init__(self, table, settings: Settings, rules, *, use_tf: bool = True):
+    def __init__(self, table, settings: Settings, rules, *, use_tf: bool = True, backend=None):
+        from gpulink.backend import CPU
+
+        self.backend = backend or CPU
         self.settings = settings
         self.program = compile_program(settings)
         self.columns = list(self.program.columns)
@@ -140,6 +143,13 @@ class Scorer:
         """Score the blocked pairs of pair indices ``[p0, p1)`` (default: all) in chunks; keep
         those with match weight >= ``threshold_weight``. Results are in pair-index order."""
         plan = self.plan() if plan is None else plan
+        if self.backend.is_gpu:
+            from gpulink.kernels.score_gpu import score_gpu
+
+            return score_gpu(
+                self, threshold_weight, keep_gammas=keep_gammas, plan=plan, p0=p0, p1=p1,
+                progress=progress,
+            )  # fmt: skip
         p1 = plan.n_candidates if p1 is None else p1
         pieces = []
         for c0 in range(p0, p1, chunk_pairs):
@@ -151,6 +161,10 @@ class Scorer:
 
     def score_range(self, plan, p0: int, p1: int, threshold_weight: float, *, keep_gammas: bool) -> ScoredPairs:
         """Score pair indices ``[p0, p1)`` of ``plan`` in one launch (memory ~25 B per index)."""
+        if self.backend.is_gpu:
+            from gpulink.kernels.score_gpu import score_range_gpu
+
+            return score_range_gpu(self, plan, p0, p1, threshold_weight, keep_gammas=keep_gammas)
         n_comparisons = self.program.n_comparisons
         span = p1 - p0
         n_parts = int(max(1, min(numba.get_num_threads() * 8, span // 2048 + 1)))
@@ -185,6 +199,10 @@ class Scorer:
         out = np.empty((n, self.program.n_comparisons), np.int8)
         if n == 0:
             return out
+        if self.backend.is_gpu:
+            from gpulink.kernels.score_gpu import gammas_of_pairs_gpu
+
+            return gammas_of_pairs_gpu(self, left, right)
         n_parts = int(max(1, min(numba.get_num_threads() * 8, n // 1024 + 1)))
         launcher("gammas_of_pairs")(
             np.ascontiguousarray(left, np.int64), np.ascontiguousarray(right, np.int64),
@@ -225,6 +243,11 @@ class Scorer:
         hist = np.zeros(n_patterns, np.int64)
         run = launcher("gamma_histogram_range")
         for p0 in range(0, total, chunk_pairs):
+            if self.backend.is_gpu:
+                from gpulink.kernels.score_gpu import gamma_histogram_gpu
+
+                hist += gamma_histogram_gpu(self, plan, p0, min(total, p0 + chunk_pairs), radix)
+                continue
             p1 = min(total, p0 + chunk_pairs)
             n_parts = int(max(1, min(n_threads * 2, (p1 - p0) // 4096 + 1)))
             part_hist = np.zeros((n_parts, n_patterns), np.int64)
