@@ -37,6 +37,20 @@ from gpulink.training import LinkerTraining, ParameterEstimates
 logger = logging.getLogger("gpulink")
 
 
+#: Steps with more pair indices than this show a progress bar (on a terminal).
+PROGRESS_MIN_PAIRS = 50_000_000
+
+
+def progress_bar(total: int, what: str):
+    """A tqdm bar for long steps on a terminal; a silent one otherwise."""
+    import sys
+
+    from tqdm.auto import tqdm
+
+    quiet = total < PROGRESS_MIN_PAIRS or not sys.stderr.isatty()
+    return tqdm(total=total, desc=what, unit="pair", unit_scale=True, disable=quiet, leave=False)
+
+
 class PredictionResult(LinkResult):
     """Scored pairs (``linker.inference.predict()``); keeps the record indices for clustering."""
 
@@ -191,11 +205,13 @@ class LinkerInference:
         start = time.perf_counter()
         scorer = linker._scorer(rules)
         plan_pairs = scorer.plan().n_candidates
-        scored = scorer.score(
-            threshold,
-            keep_gammas=bool(settings.retain_intermediate_calculation_columns),
-            chunk_pairs=chunk_pairs or DEFAULT_CHUNK_PAIRS,
-        )
+        with progress_bar(plan_pairs, "scoring pairs") as progress:
+            scored = scorer.score(
+                threshold,
+                keep_gammas=bool(settings.retain_intermediate_calculation_columns),
+                chunk_pairs=chunk_pairs or DEFAULT_CHUNK_PAIRS,
+                progress=progress,
+            )
         table = pairs_table(scorer, scored)
         seconds = time.perf_counter() - start
         linker.timings["predict"] = seconds
