@@ -43,6 +43,8 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numba
+
 import numpy as np
 
 from gpulink.errors import InputError, SettingsError
@@ -309,6 +311,7 @@ def _run_em(
     em_convergence,
     extra,
     label,
+    expect: Callable | None = None,
 ) -> EMResult:
     m = _as_params(m, "m")
     u = _as_params(u, "u")
@@ -338,9 +341,12 @@ def _run_em(
     total = counts.sum()
     for it in range(1, max_iterations + 1):
         # Expectation: the match probability of every pattern under the current parameters.
-        p = match_probability_from_weight(_pattern_weights(patterns, m, u, lam, active, extra))
-        m_weights = p * counts
-        u_weights = (1.0 - p) * counts
+        if expect is not None:
+            m_weights, u_weights = expect(m, u, lam, active)
+        else:
+            p = match_probability_from_weight(_pattern_weights(patterns, m, u, lam, active, extra))
+            m_weights = p * counts
+            u_weights = (1.0 - p) * counts
         # Maximisation.
         new_m = [mc.copy() for mc in m]
         new_u = [uc.copy() for uc in u]
@@ -475,6 +481,33 @@ def tf_adjustment_terms(gammas, tf_values, u_exact_by_level, spec: TermFrequency
     return np.where((weight != 0) & has_tf, adj, 0.0)
 
 
+@numba.njit(cache=True, parallel=True)
+def _tf_keys(gammas, tf_values, radix, tf_comparisons, tf_weight, tf_floor):  # pragma: no cover
+    """Per pair: the key (pattern, which TF terms apply) and Σ -w·log2(max(tf, tf_min))."""
+    n = gammas.shape[0]
+    keys = np.empty(n, np.int64)
+    constant = np.zeros(n)
+    for r in numba.prange(n):
+        key = 0
+        for c in range(gammas.shape[1]):
+            key = key * radix[c] + (gammas[r, c] + 1)
+        total = 0.0
+        for t in range(tf_comparisons.shape[0]):
+            c = tf_comparisons[t]
+            g = gammas[r, c]
+            applies = 0
+            if g >= 0:
+                w = tf_weight[c, g]
+                tf = tf_values[r, c]
+                if w != 0.0 and not np.isnan(tf):
+                    applies = 1
+                    total -= w * np.log2(max(tf, tf_floor[c, g]))
+            key = key * 2 + applies
+        keys[r] = key
+        constant[r] = total
+    return keys, constant
+
+
 def expectation_maximisation_tf(
     gammas,
     tf_values,
@@ -518,19 +551,56 @@ def expectation_maximisation_tf(
         counts = np.ones(gammas.shape[0])
     counts = np.asarray(counts, dtype=np.float64)
     keep = counts > 0
-    g_kept, tf_kept = gammas[keep].astype(np.int64), tf_values[keep]
+    g_kept, tf_kept, c_kept = gammas[keep].astype(np.int64), tf_values[keep], counts[keep]
+    n_comparisons = g_kept.shape[1]
+    # A pair's weight is  W(pattern, which TF terms apply)  +  K_pair, where K_pair collects the
+    # parameter-free parts -w·log2(max(tf, tf_min)) of its TF terms. So each iteration needs
+    # W per distinct (pattern, TF flags) key, one gather and one sigmoid per pair, and one
+    # bincount back to the keys: linear in the pairs, no log2 per pair per iteration.
+    radix = g_kept.max(axis=0) + 2 if len(g_kept) else np.ones(n_comparisons, np.int64)
+    tf_comparisons = [c for c, spec in enumerate(tf_specs) if spec is not None]
+    width = int(radix.max()) if len(radix) else 1
+    tf_weight = np.zeros((n_comparisons, width))
+    tf_floor = np.zeros((n_comparisons, width))
+    for c in tf_comparisons:
+        n = len(tf_specs[c].weight)
+        tf_weight[c, :n] = tf_specs[c].weight
+        tf_floor[c, :n] = tf_specs[c].minimum_u
+    key, constant = _tf_keys(
+        g_kept, tf_kept, radix.astype(np.int64), np.asarray(tf_comparisons, np.int64),
+        tf_weight, tf_floor,
+    )  # fmt: skip
+    keys, inverse = np.unique(key, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    first = np.zeros(len(keys), np.int64)
+    first[inverse[::-1]] = np.arange(len(inverse) - 1, -1, -1)
+    key_gammas = g_kept[first]
+    key_applies = {}
+    for c in tf_comparisons:
+        spec = tf_specs[c]
+        g = np.maximum(key_gammas[:, c], 0)
+        weight = np.where(key_gammas[:, c] >= 0, np.asarray(spec.weight, dtype=np.float64)[g], 0.0)
+        applies = (weight != 0) & ~np.isnan(tf_kept[first, c])
+        key_applies[c] = (np.where(applies, weight, 0.0), np.asarray(spec.exact_gamma)[g])
+    key_counts = np.bincount(inverse, weights=c_kept, minlength=len(keys))
 
-    def tf_terms(m_now, u_now):
-        return [
-            None
-            if spec is None
-            else tf_adjustment_terms(g_kept[:, c], tf_kept[:, c], u_now[c], spec)
-            for c, spec in enumerate(tf_specs)
-        ]
+    def expect(m_now, u_now, lam_now, active_now):
+        w_key = _pattern_weights(key_gammas, m_now, u_now, lam_now, active_now, None)
+        for c in tf_comparisons:
+            if not active_now[c]:
+                continue
+            coef, exact = key_applies[c]
+            u_base = effective_probabilities(u_now[c])[exact]
+            with np.errstate(divide="ignore"):
+                w_key = w_key + np.where(coef != 0, coef * np.log2(u_base), 0.0)
+        p = match_probability_from_weight(w_key[inverse] + constant)
+        m_w = np.bincount(inverse, weights=p * c_kept, minlength=len(keys))
+        u_w = key_counts - m_w
+        return m_w, u_w
 
     return _run_em(
-        g_kept,
-        counts[keep],
+        key_gammas,
+        key_counts,
         m,
         u,
         lambda_,
@@ -540,8 +610,9 @@ def expectation_maximisation_tf(
         fix_lambda=fix_lambda,
         max_iterations=max_iterations,
         em_convergence=em_convergence,
-        extra=tf_terms,
+        extra=None,
         label=label,
+        expect=expect,
     )
 
 

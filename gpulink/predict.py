@@ -216,18 +216,25 @@ class Scorer:
 
         The TF column of a comparison is that of its TF levels (one per comparison).
         """
-        out = np.full((len(left), self.program.n_comparisons), np.nan)
+        tf_cols = np.full(self.program.n_comparisons, -1, np.int64)
         for c, comparison in enumerate(self.settings.comparisons):
             infos = comparison.tf_levels()
-            if not infos:
-                continue
-            col = self.columns.index(infos[0].column)
-            base = self.packed.tf_base[col]
-            codes = self.packed.codes[col]
-            tf_l = np.where(codes[left] >= 0, self.packed.tf[base + np.maximum(codes[left], 0)], np.nan)
-            tf_r = np.where(codes[right] >= 0, self.packed.tf[base + np.maximum(codes[right], 0)], np.nan)
-            out[:, c] = np.fmax(tf_l, tf_r)
-        return out
+            if infos:
+                tf_cols[c] = self.columns.index(infos[0].column)
+        codes = np.stack([self.packed_column_codes(int(c)) if c >= 0 else
+                          np.full(self.table.n_records, -1, np.int32) for c in tf_cols]) \
+            if len(tf_cols) else np.zeros((0, self.table.n_records), np.int32)
+        return _pair_tf_values(
+            np.ascontiguousarray(left, np.int64), np.ascontiguousarray(right, np.int64),
+            codes, tf_cols, self.packed.tf, self.packed.tf_base,
+        )  # fmt: skip
+
+    def packed_column_codes(self, col: int) -> np.ndarray:
+        """The int32 codes of packed column ``col``, one per record."""
+        codes = self.packed.codes
+        if codes.shape[0] == self.table.n_records and codes.shape[0] != len(self.columns):
+            return np.ascontiguousarray(codes[:, col])
+        return codes[col]
 
     def pattern_counts(self, chunk_pairs: int = DEFAULT_CHUNK_PAIRS):
         """Distinct gamma vectors of the blocked pairs and how many pairs have each."""
@@ -306,9 +313,29 @@ def concat_scored(pieces: list[ScoredPairs], n_comparisons: int, keep_gammas: bo
     )  # fmt: skip
 
 
+@numba.njit(cache=True, parallel=True)
+def _pair_tf_values(left, right, codes, tf_cols, tf, tf_base):  # pragma: no cover
+    out = np.full((left.shape[0], tf_cols.shape[0]), np.nan)
+    for r in numba.prange(left.shape[0]):
+        for c in range(tf_cols.shape[0]):
+            col = tf_cols[c]
+            if col < 0:
+                continue
+            code_l = codes[c, left[r]]
+            code_r = codes[c, right[r]]
+            value = -1.0
+            if code_l >= 0:
+                value = tf[tf_base[col] + code_l]
+            if code_r >= 0:
+                value = max(value, tf[tf_base[col] + code_r])
+            if value >= 0.0:
+                out[r, c] = value
+    return out
+
+
 def _tf_of_pairs(scorer: Scorer, col: int, left: np.ndarray, right: np.ndarray):
     """Term frequencies of the left and right values of packed column ``col`` (NaN for null)."""
-    codes = scorer.packed.codes[col]
+    codes = scorer.packed_column_codes(col)
     base = scorer.packed.tf_base[col]
     tf = scorer.packed.tf
     out = []

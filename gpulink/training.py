@@ -333,11 +333,8 @@ class LinkerTraining:
                 minimum[g] = info.tf_minimum_u_value
                 exact[g] = _exact_gamma(comparison, info)
             specs.append(em.TermFrequencySpec(weight, minimum, exact))
-        # identical (gammas, tf) rows contribute identically: count them once
-        key = np.concatenate([gammas.astype(np.float64), np.nan_to_num(tf_values, nan=-1.0)], axis=1)
-        uniq, index, counts = np.unique(key, axis=0, return_index=True, return_counts=True)
         return em.expectation_maximisation_tf(
-            gammas[index], tf_values[index], m0, u0, lam0, tf_specs=specs, counts=counts, **common
+            gammas, tf_values, m0, u0, lam0, tf_specs=specs, **common
         )
 
     # -- m from labels ----------------------------------------------------------------------
