@@ -44,7 +44,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numba
-
 import numpy as np
 
 from gpulink.errors import InputError, SettingsError
@@ -551,69 +550,111 @@ def expectation_maximisation_tf(
         counts = np.ones(gammas.shape[0])
     counts = np.asarray(counts, dtype=np.float64)
     keep = counts > 0
-    g_kept, tf_kept, c_kept = gammas[keep].astype(np.int64), tf_values[keep], counts[keep]
-    n_comparisons = g_kept.shape[1]
-    # A pair's weight is  W(pattern, which TF terms apply)  +  K_pair, where K_pair collects the
-    # parameter-free parts -w·log2(max(tf, tf_min)) of its TF terms. So each iteration needs
-    # W per distinct (pattern, TF flags) key, one gather and one sigmoid per pair, and one
-    # bincount back to the keys: linear in the pairs, no log2 per pair per iteration.
-    radix = g_kept.max(axis=0) + 2 if len(g_kept) else np.ones(n_comparisons, np.int64)
-    tf_comparisons = [c for c, spec in enumerate(tf_specs) if spec is not None]
-    width = int(radix.max()) if len(radix) else 1
+    n_levels = [len(np.asarray(mc)) for mc in m]
+    keys, constant = tf_pair_keys(gammas[keep], tf_values[keep], tf_specs, n_levels)
+    return expectation_maximisation_tf_keys(
+        keys, constant, m, u, lambda_, tf_specs=tf_specs, counts=counts[keep], active=active,
+        fix_m=fix_m, fix_u=fix_u, fix_lambda=fix_lambda, max_iterations=max_iterations,
+        em_convergence=em_convergence, label=label,
+    )  # fmt: skip
+
+
+def _tf_tables(tf_specs, n_levels):
+    n_comparisons = len(n_levels)
+    width = max(n_levels) if n_levels else 1
     tf_weight = np.zeros((n_comparisons, width))
     tf_floor = np.zeros((n_comparisons, width))
-    for c in tf_comparisons:
-        n = len(tf_specs[c].weight)
-        tf_weight[c, :n] = tf_specs[c].weight
-        tf_floor[c, :n] = tf_specs[c].minimum_u
-    key, constant = _tf_keys(
-        g_kept, tf_kept, radix.astype(np.int64), np.asarray(tf_comparisons, np.int64),
-        tf_weight, tf_floor,
-    )  # fmt: skip
-    keys, inverse = np.unique(key, return_inverse=True)
+    tf_exact = np.zeros((n_comparisons, width), np.int64)
+    for c, spec in enumerate(tf_specs):
+        if spec is None:
+            continue
+        n = len(spec.weight)
+        tf_weight[c, :n] = spec.weight
+        tf_floor[c, :n] = spec.minimum_u
+        tf_exact[c, :n] = spec.exact_gamma
+    return tf_weight, tf_floor, tf_exact
+
+
+def tf_pair_keys(gammas, tf_values, tf_specs, n_levels):
+    """Per pair: its EM key and the parameter-free part of its TF adjustment.
+
+    A pair's match weight is ``W(key) + K`` where the key is its gamma vector plus a flag per TF
+    comparison saying whether a TF term applies, and ``K = Σ -w·log2(max(tf, tf_min))`` over the
+    terms that apply. ``W`` depends on the parameters, ``K`` never does, so EM iterates over
+    ``(key, K)`` (16 bytes a pair) and the keys of several chunks of pairs simply concatenate.
+    ``n_levels``: non-null levels per comparison (fixes the key layout).
+
+    >>> spec = TermFrequencySpec.single_level(2, 1)
+    >>> k, c = tf_pair_keys(np.array([[1], [0]]), np.array([[0.25], [0.5]]), [spec], [2])
+    >>> k.tolist(), c.tolist()
+    ([5, 2], [2.0, 0.0])
+    """
+    gammas = np.ascontiguousarray(gammas, dtype=np.int64)
+    tf_values = np.ascontiguousarray(tf_values, dtype=np.float64)
+    radix = np.asarray(n_levels, dtype=np.int64) + 1
+    tf_comparisons = np.asarray([c for c, s in enumerate(tf_specs) if s is not None], np.int64)
+    tf_weight, tf_floor, _ = _tf_tables(tf_specs, list(n_levels))
+    return _tf_keys(gammas, tf_values, radix, tf_comparisons, tf_weight, tf_floor)
+
+
+def _decode_keys(keys, n_levels, tf_comparisons):
+    """Gamma vectors and TF flags of keys made by :func:`tf_pair_keys`."""
+    rest = keys.copy()
+    applies = np.zeros((len(keys), len(n_levels)), bool)
+    for c in tf_comparisons[::-1]:
+        applies[:, c] = rest % 2 == 1
+        rest //= 2
+    gammas = np.zeros((len(keys), len(n_levels)), np.int64)
+    for c in range(len(n_levels) - 1, -1, -1):
+        radix = n_levels[c] + 1
+        gammas[:, c] = rest % radix - 1
+        rest //= radix
+    return gammas, applies
+
+
+def expectation_maximisation_tf_keys(
+    keys, constant, m, u, lambda_, *, tf_specs, counts=None, active=None, fix_m=False,
+    fix_u=True, fix_lambda=False, max_iterations=25, em_convergence=1e-4,
+    label="the training blocking rule",
+) -> EMResult:  # fmt: skip
+    """EM with term-frequency adjustments over pairs given as (key, constant) rows.
+
+    See :func:`tf_pair_keys`. Each iteration computes the weight of every distinct key, one
+    gather and one sigmoid per pair, and one bincount back to the keys: linear in the pairs.
+    """
+    n_levels = [len(np.asarray(mc)) for mc in m]
+    keys = np.asarray(keys, np.int64)
+    constant = np.asarray(constant, np.float64)
+    pair_counts = np.ones(len(keys)) if counts is None else np.asarray(counts, np.float64)
+    distinct, inverse = np.unique(keys, return_inverse=True)
     inverse = inverse.reshape(-1)
-    first = np.zeros(len(keys), np.int64)
-    first[inverse[::-1]] = np.arange(len(inverse) - 1, -1, -1)
-    key_gammas = g_kept[first]
-    key_applies = {}
+    tf_comparisons = [c for c, spec in enumerate(tf_specs) if spec is not None]
+    key_gammas, key_applies = _decode_keys(distinct, n_levels, tf_comparisons)
+    tf_weight, _, tf_exact = _tf_tables(tf_specs, n_levels)
+    coefs = {}
     for c in tf_comparisons:
-        spec = tf_specs[c]
         g = np.maximum(key_gammas[:, c], 0)
-        weight = np.where(key_gammas[:, c] >= 0, np.asarray(spec.weight, dtype=np.float64)[g], 0.0)
-        applies = (weight != 0) & ~np.isnan(tf_kept[first, c])
-        key_applies[c] = (np.where(applies, weight, 0.0), np.asarray(spec.exact_gamma)[g])
-    key_counts = np.bincount(inverse, weights=c_kept, minlength=len(keys))
+        coefs[c] = (np.where(key_applies[:, c], tf_weight[c, g], 0.0), tf_exact[c, g])
+    key_counts = np.bincount(inverse, weights=pair_counts, minlength=len(distinct))
 
     def expect(m_now, u_now, lam_now, active_now):
         w_key = _pattern_weights(key_gammas, m_now, u_now, lam_now, active_now, None)
         for c in tf_comparisons:
             if not active_now[c]:
                 continue
-            coef, exact = key_applies[c]
+            coef, exact = coefs[c]
             u_base = effective_probabilities(u_now[c])[exact]
             with np.errstate(divide="ignore"):
                 w_key = w_key + np.where(coef != 0, coef * np.log2(u_base), 0.0)
         p = match_probability_from_weight(w_key[inverse] + constant)
-        m_w = np.bincount(inverse, weights=p * c_kept, minlength=len(keys))
-        u_w = key_counts - m_w
-        return m_w, u_w
+        m_w = np.bincount(inverse, weights=p * pair_counts, minlength=len(distinct))
+        return m_w, key_counts - m_w
 
     return _run_em(
-        key_gammas,
-        key_counts,
-        m,
-        u,
-        lambda_,
-        active=active,
-        fix_m=fix_m,
-        fix_u=fix_u,
-        fix_lambda=fix_lambda,
-        max_iterations=max_iterations,
-        em_convergence=em_convergence,
-        extra=None,
-        label=label,
-        expect=expect,
-    )
+        key_gammas.astype(np.int8), key_counts, m, u, lambda_, active=active, fix_m=fix_m,
+        fix_u=fix_u, fix_lambda=fix_lambda, max_iterations=max_iterations,
+        em_convergence=em_convergence, extra=None, label=label, expect=expect,
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -802,6 +843,9 @@ def m_from_label_counts(
 
 
 __all__ = [
+    "expectation_maximisation_tf_keys",
+    "tf_pair_keys",
+    "count_patterns",
     "EMIteration",
     "EMResult",
     "TermFrequencySpec",

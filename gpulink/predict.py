@@ -69,15 +69,11 @@ def threshold_to_weight(
 ) -> float:
     """The match-weight threshold of Splink's two threshold arguments (-inf for none)."""
     if threshold_match_probability is not None and threshold_match_weight is not None:
-        raise SettingsError(
-            "give threshold_match_probability or threshold_match_weight, not both"
-        )
+        raise SettingsError("give threshold_match_probability or threshold_match_weight, not both")
     if threshold_match_probability is not None:
         p = float(threshold_match_probability)
         if not 0 <= p <= 1:
-            raise SettingsError(
-                f"threshold_match_probability must be within [0, 1], got {p}"
-            )
+            raise SettingsError(f"threshold_match_probability must be within [0, 1], got {p}")
         if p == 0:
             return -math.inf
         if p == 1:
@@ -159,7 +155,9 @@ class Scorer:
                 progress.update(c1 - c0)
         return concat_scored(pieces, self.program.n_comparisons, keep_gammas)
 
-    def score_range(self, plan, p0: int, p1: int, threshold_weight: float, *, keep_gammas: bool) -> ScoredPairs:
+    def score_range(
+        self, plan, p0: int, p1: int, threshold_weight: float, *, keep_gammas: bool
+    ) -> ScoredPairs:
         """Score pair indices ``[p0, p1)`` of ``plan`` in one launch (memory ~25 B per index)."""
         if self.backend.is_gpu:
             from gpulink.kernels.score_gpu import score_range_gpu
@@ -221,9 +219,18 @@ class Scorer:
             infos = comparison.tf_levels()
             if infos:
                 tf_cols[c] = self.columns.index(infos[0].column)
-        codes = np.stack([self.packed_column_codes(int(c)) if c >= 0 else
-                          np.full(self.table.n_records, -1, np.int32) for c in tf_cols]) \
-            if len(tf_cols) else np.zeros((0, self.table.n_records), np.int32)
+        codes = (
+            np.stack(
+                [
+                    self.packed_column_codes(int(c))
+                    if c >= 0
+                    else np.full(self.table.n_records, -1, np.int32)
+                    for c in tf_cols
+                ]
+            )
+            if len(tf_cols)
+            else np.zeros((0, self.table.n_records), np.int32)
+        )
         return _pair_tf_values(
             np.ascontiguousarray(left, np.int64), np.ascontiguousarray(right, np.int64),
             codes, tf_cols, self.packed.tf, self.packed.tf_base,
@@ -239,9 +246,7 @@ class Scorer:
     def pattern_counts(self, chunk_pairs: int = DEFAULT_CHUNK_PAIRS):
         """Distinct gamma vectors of the blocked pairs and how many pairs have each."""
         plan = self.plan()
-        radix = np.array(
-            [c.num_levels + 1 for c in self.settings.comparisons], dtype=np.int64
-        )
+        radix = np.array([c.num_levels + 1 for c in self.settings.comparisons], dtype=np.int64)
         n_patterns = int(np.prod(radix)) if len(radix) else 1
         total = plan.n_candidates
         if n_patterns > (1 << 20):
@@ -348,7 +353,11 @@ def _tf_of_pairs(scorer: Scorer, col: int, left: np.ndarray, right: np.ndarray):
 def match_probability(weights: np.ndarray) -> np.ndarray:
     """2^w / (1 + 2^w), stable for large |w|."""
     with np.errstate(over="ignore"):
-        return np.where(weights >= 0, 1.0 / (1.0 + np.exp2(-weights)), np.exp2(weights) / (1.0 + np.exp2(weights)))
+        return np.where(
+            weights >= 0,
+            1.0 / (1.0 + np.exp2(-weights)),
+            np.exp2(weights) / (1.0 + np.exp2(weights)),
+        )
 
 
 def pairs_table(scorer: Scorer, scored: ScoredPairs) -> pa.Table:
@@ -400,7 +409,9 @@ def pairs_table(scorer: Scorer, scored: ScoredPairs) -> pa.Table:
             continue
         name = comparison.output_column_name
         g = scored.gammas[:, c].astype(np.int64)
-        cols[f"{settings.comparison_vector_value_column_prefix}{name}"] = pa.array(g.astype(np.int32))
+        cols[f"{settings.comparison_vector_value_column_prefix}{name}"] = pa.array(
+            g.astype(np.int32)
+        )
         infos = comparison.tf_levels()
         tf_prefix = settings.term_frequency_adjustment_column_prefix
         w = scorer.weights

@@ -32,7 +32,9 @@ def _raw_columns(expressions) -> set[str]:
 
 def comparison_input_columns(comparison) -> set[str]:
     """The raw input columns a comparison's levels read (Splink's ``_input_columns_used...``)."""
-    exprs = [col for lvl in comparison.levels for leaf in iter_leaves(lvl.predicate) for col in leaf.cols]
+    exprs = [
+        col for lvl in comparison.levels for leaf in iter_leaves(lvl.predicate) for col in leaf.cols
+    ]
     return _raw_columns(exprs)
 
 
@@ -90,7 +92,12 @@ class ParameterEstimates:
                 if level.is_null_level:
                     continue
                 g = level.comparison_vector_value
-                if kind == "m" and level.fix_m_probability or kind == "u" and level.fix_u_probability:
+                if (
+                    kind == "m"
+                    and level.fix_m_probability
+                    or kind == "u"
+                    and level.fix_u_probability
+                ):
                     continue
                 value = float(values[g]) if g < len(values) else float("nan")
                 key = (comparison.output_column_name, g, kind)
@@ -188,7 +195,9 @@ class LinkerTraining:
 
     # -- u ----------------------------------------------------------------------------------
 
-    def estimate_u_using_random_sampling(self, max_pairs: float = 1e6, seed: int | None = None) -> None:
+    def estimate_u_using_random_sampling(
+        self, max_pairs: float = 1e6, seed: int | None = None
+    ) -> None:
         """u of every level from ``max_pairs`` random record pairs (taken as non-matches).
 
         Pairs are drawn uniformly among all pairs the link type allows, with a seeded generator,
@@ -304,19 +313,6 @@ class LinkerTraining:
         settings = self._linker.settings
         from gpulink.blocking import iter_blocked_pairs
 
-        plan = scorer.plan()
-        rows_g, rows_t = [], []
-        for chunk in iter_blocked_pairs(plan):
-            g = scorer.gammas_of_pairs(chunk.left, chunk.right)
-            t = scorer.tf_values(chunk.left, chunk.right)
-            rows_g.append(g)
-            rows_t.append(t)
-        gammas = np.concatenate(rows_g) if rows_g else np.zeros((0, len(active)), np.int8)
-        tf_values = np.concatenate(rows_t) if rows_t else np.zeros((0, len(active)))
-        if len(gammas) == 0:
-            raise InputError(
-                f"{common['label']} produced no record pairs; choose a rule that pairs records"
-            )
         specs = []
         for comparison in settings.comparisons:
             infos = comparison.tf_levels()
@@ -333,9 +329,22 @@ class LinkerTraining:
                 minimum[g] = info.tf_minimum_u_value
                 exact[g] = _exact_gamma(comparison, info)
             specs.append(em.TermFrequencySpec(weight, minimum, exact))
-        return em.expectation_maximisation_tf(
-            gammas, tf_values, m0, u0, lam0, tf_specs=specs, **common
-        )
+        n_levels = [c.num_levels for c in settings.comparisons]
+        keys, constants = [], []
+        for chunk in iter_blocked_pairs(scorer.plan()):
+            gammas = scorer.gammas_of_pairs(chunk.left, chunk.right)
+            tf_values = scorer.tf_values(chunk.left, chunk.right)
+            k, c = em.tf_pair_keys(gammas, tf_values, specs, n_levels)
+            keys.append(k)
+            constants.append(c)
+        if not keys or sum(len(k) for k in keys) == 0:
+            raise InputError(
+                f"{common['label']} produced no record pairs; choose a rule that pairs records"
+            )
+        return em.expectation_maximisation_tf_keys(
+            np.concatenate(keys), np.concatenate(constants), m0, u0, lam0,
+            tf_specs=specs, **common,
+        )  # fmt: skip
 
     # -- m from labels ----------------------------------------------------------------------
 
@@ -348,7 +357,9 @@ class LinkerTraining:
         patterns, counts = _pattern_counts(linker, scorer)
         n_levels = [c.num_levels for c in linker.settings.comparisons]
         m = em.m_from_label_counts(patterns, counts, n_levels)
-        linker._estimates.add(linker.settings, "m", m, f"estimate_m_from_label_column: {label_colname}")
+        linker._estimates.add(
+            linker.settings, "m", m, f"estimate_m_from_label_column: {label_colname}"
+        )
         linker._history(
             "estimate_m_from_label_column", label_colname=label_colname,
             pairs=int(counts.sum()), seconds=time.perf_counter() - start,
@@ -388,7 +399,9 @@ def sample_pairs(table, link_type: str, n_pairs: int, rng: np.random.Generator):
     else:
         total = n * (n - 1) // 2
     if total == 0:
-        raise InputError("there are no record pairs to sample: the input has fewer than two records")
+        raise InputError(
+            "there are no record pairs to sample: the input has fewer than two records"
+        )
     if total <= n_pairs:
         left, right = np.triu_indices(n, k=1)
         if link_type == "link_only":
