@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from gpulink.backend import CPU
 from gpulink.blocking import build_plan, to_blocking_rules
 from gpulink.errors import SettingsError
 from gpulink.kernels.compare import pack_columns, program_arrays, scratch_size
@@ -98,9 +99,9 @@ class ScoredPairs:
 class Scorer:
     """Everything the fused kernel needs for one model on one record table, prepared once."""
 
-    def __init__(self, table, settings: Settings, rules, *, use_tf: bool = True, backend=None):
-        from gpulink.backend import CPU
+    backend = CPU
 
+    def __init__(self, table, settings: Settings, rules, *, use_tf: bool = True, backend=None):
         self.backend = backend or CPU
         self.settings = settings
         self.program = compile_program(settings)
@@ -224,12 +225,12 @@ class Scorer:
                 [
                     self.packed_column_codes(int(c))
                     if c >= 0
-                    else np.full(self.table.n_records, -1, np.int32)
+                    else np.full(self.packed.codes.shape[1], -1, np.int32)
                     for c in tf_cols
                 ]
             )
             if len(tf_cols)
-            else np.zeros((0, self.table.n_records), np.int32)
+            else np.zeros((0, self.packed.codes.shape[1]), np.int32)
         )
         return _pair_tf_values(
             np.ascontiguousarray(left, np.int64), np.ascontiguousarray(right, np.int64),
@@ -237,11 +238,8 @@ class Scorer:
         )  # fmt: skip
 
     def packed_column_codes(self, col: int) -> np.ndarray:
-        """The int32 codes of packed column ``col``, one per record."""
-        codes = self.packed.codes
-        if codes.shape[0] == self.table.n_records and codes.shape[0] != len(self.columns):
-            return np.ascontiguousarray(codes[:, col])
-        return codes[col]
+        """The int32 codes of packed column ``col``, one per record (contiguous)."""
+        return np.ascontiguousarray(self.packed.codes[col])
 
     def pattern_counts(self, chunk_pairs: int = DEFAULT_CHUNK_PAIRS):
         """Distinct gamma vectors of the blocked pairs and how many pairs have each."""

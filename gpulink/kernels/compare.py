@@ -7,7 +7,9 @@ program's slots), whatever the number of thresholds that read it.
 
 Packed columns (built on the host by :func:`pack_columns`, moved to the device as a whole):
 
-* ``codes``: int32[n_columns, n_records], -1 = null.
+* ``codes``: int32[n_columns, n_records], -1 = null; stored record-major (a transposed view of
+  an [n_records, n_columns] C array) so that the codes of one record's columns share a cache
+  line: a pair reads several columns of two random records.
 * strings: code points of every column's dictionary concatenated in ``chars``; the value with
   code ``k`` of column ``c`` spans ``chars[str_offsets[str_base[c] + k] : ...[... + k + 1]]``.
 * numbers / dates: ``values[val_base[c] + k]``.
@@ -114,8 +116,8 @@ def pack_columns(table, expressions: list[str]) -> PackedColumns:
     [[0, -1]]
     """
     n = table.n_records
-    codes = np.empty((max(len(expressions), 1), n), dtype=np.int32)
-    codes.fill(-1)
+    # record-major storage, indexed codes[c, i] (see the module docstring)
+    codes = np.full((n, max(len(expressions), 1)), -1, dtype=np.int32).T
     chars_parts, str_off_parts, val_parts, elem_parts, arr_off_parts, tf_parts = (
         [] for _ in range(6)
     )
@@ -458,6 +460,127 @@ def comparison_gamma(
 
 
 @kernel_body
+def gammas_of_rows(
+    i0, j0, left, right, r0, r1, out_gammas, row0,
+    leaf_kind, leaf_col, leaf_col2, leaf_threshold, leaf_metric, slot_bound,
+    program, level_start, level_gamma, comparison_start,
+    codes, chars, str_offsets, str_base, values, val_base, elements, arr_offsets, arr_base,
+    metric_cache, scratch, stack,
+):  # fmt: skip
+    """Gammas of many pairs in one call: the CPU launchers' form of :func:`pair_gammas`.
+
+    With ``r0 < r1``: for each ``r`` in ``[r0, r1)``, the gammas of pair ``(left[r], right[r])``
+    go to ``out_gammas[row0 + r - r0, :]``. With ``r1 <= r0``: the single pair ``(i0, j0)``
+    goes to ``out_gammas[row0, :]`` (``left``/``right`` unread). Batching matters on the CPU:
+    a call with this many array arguments costs more than an exact-match comparison itself.
+    Else, null, exact, string-metric (through :func:`string_metric` and the metric cache) and
+    absolute-difference leaves are evaluated in line, the rare ones through :func:`eval_leaf`;
+    each gives what :func:`eval_leaf` gives.
+    """
+    n_rows = r1 - r0 if r1 > r0 else 1
+    for t in range(n_rows):
+        if r1 > r0:
+            i = left[r0 + t]
+            j = right[r0 + t]
+        else:
+            i = i0
+            j = j0
+        row = row0 + t
+        for s in range(metric_cache.shape[0]):
+            metric_cache[s] = math.nan
+        for c in range(comparison_start.shape[0] - 1):
+            gamma = 0
+            for v in range(comparison_start[c], comparison_start[c + 1]):
+                top = 0
+                for p in range(level_start[v], level_start[v + 1]):
+                    op = program[p]
+                    if op >= 0:
+                        kind = leaf_kind[op]
+                        if kind == LEAF_ELSE:
+                            x = TRUE
+                        else:
+                            col = leaf_col[op]
+                            ci = codes[col, i]
+                            cj = codes[col, j]
+                            slot = leaf_metric[op]
+                            if kind == LEAF_NULL:
+                                x = FALSE
+                                if ci < 0 or cj < 0:
+                                    x = TRUE
+                                else:
+                                    c2 = leaf_col2[op]
+                                    if c2 >= 0 and (codes[c2, i] < 0 or codes[c2, j] < 0):
+                                        x = TRUE
+                            elif ci < 0 or cj < 0:
+                                x = UNKNOWN
+                            elif kind == LEAF_EXACT:
+                                x = TRUE if ci == cj else FALSE
+                            elif (
+                                kind == LEAF_JARO_WINKLER_GE
+                                or kind == LEAF_JARO_GE
+                                or kind == LEAF_LEVENSHTEIN_LE
+                                or kind == LEAF_DAMERAU_LE
+                                or kind == LEAF_JACCARD_GE
+                            ):
+                                # as eval_leaf does, without its long argument list
+                                if slot >= 0 and not math.isnan(metric_cache[slot]):
+                                    metric = metric_cache[slot]
+                                else:
+                                    bound = slot_bound[slot] if slot >= 0 else -1
+                                    metric = string_metric(
+                                        kind, bound, ci, cj, col, chars, str_offsets, str_base,
+                                        scratch,
+                                    )  # fmt: skip
+                                    if slot >= 0:
+                                        metric_cache[slot] = metric
+                                if kind == LEAF_LEVENSHTEIN_LE or kind == LEAF_DAMERAU_LE:
+                                    x = TRUE if metric <= leaf_threshold[op] else FALSE
+                                else:
+                                    x = TRUE if metric >= leaf_threshold[op] else FALSE
+                            elif kind == LEAF_ABS_DIFF_LE:
+                                base = val_base[col]
+                                diff = abs_difference(values[base + ci], values[base + cj])
+                                x = TRUE if diff <= leaf_threshold[op] else FALSE
+                            else:
+                                x = eval_leaf(
+                                    op, i, j,
+                                    leaf_kind, leaf_col, leaf_col2, leaf_threshold, leaf_metric,
+                                    slot_bound, codes, chars, str_offsets, str_base, values,
+                                    val_base, elements, arr_offsets, arr_base, metric_cache, scratch,
+                                )  # fmt: skip
+                        stack[top] = x
+                        top += 1
+                    elif op == OP_NOT:
+                        x = stack[top - 1]
+                        stack[top - 1] = (
+                            UNKNOWN if x == UNKNOWN else (TRUE if x == FALSE else FALSE)
+                        )
+                    else:
+                        y = stack[top - 1]
+                        x = stack[top - 2]
+                        top -= 1
+                        if op == OP_AND:
+                            if x == FALSE or y == FALSE:
+                                r = FALSE
+                            elif x == TRUE and y == TRUE:
+                                r = TRUE
+                            else:
+                                r = UNKNOWN
+                        else:  # OP_OR
+                            if x == TRUE or y == TRUE:
+                                r = TRUE
+                            elif x == FALSE and y == FALSE:
+                                r = FALSE
+                            else:
+                                r = UNKNOWN
+                        stack[top - 1] = r
+                if top > 0 and stack[0] == TRUE:
+                    gamma = level_gamma[v]
+                    break
+            out_gammas[row, c] = gamma
+
+
+@kernel_body
 def pair_gammas(
     i, j, out_gammas, row,
     leaf_kind, leaf_col, leaf_col2, leaf_threshold, leaf_metric, slot_bound,
@@ -465,17 +588,18 @@ def pair_gammas(
     codes, chars, str_offsets, str_base, values, val_base, elements, arr_offsets, arr_base,
     metric_cache, scratch, stack,
 ):  # fmt: skip
-    """Write the gamma of every comparison for pair (i, j) into ``out_gammas[row, :]``."""
-    for s in range(metric_cache.shape[0]):
-        metric_cache[s] = math.nan
-    for c in range(comparison_start.shape[0] - 1):
-        out_gammas[row, c] = comparison_gamma(
-            c, i, j,
-            leaf_kind, leaf_col, leaf_col2, leaf_threshold, leaf_metric, slot_bound,
-            program, level_start, level_gamma, comparison_start,
-            codes, chars, str_offsets, str_base, values, val_base, elements, arr_offsets,
-            arr_base, metric_cache, scratch, stack,
-        )  # fmt: skip
+    """Write the gamma of every comparison for pair (i, j) into ``out_gammas[row, :]``.
+
+    The gamma of comparison ``c`` is :func:`comparison_gamma`'s; ``metric_cache`` (one float
+    per slot) is reset here, ``stack`` is int8 scratch of MAX_STACK.
+    """
+    gammas_of_rows(
+        i, j, level_start, level_start, 0, 0, out_gammas, row,
+        leaf_kind, leaf_col, leaf_col2, leaf_threshold, leaf_metric, slot_bound,
+        program, level_start, level_gamma, comparison_start,
+        codes, chars, str_offsets, str_base, values, val_base, elements, arr_offsets, arr_base,
+        metric_cache, scratch, stack,
+    )  # fmt: skip
 
 
 _ = (OP_OR, MAX_STACK)

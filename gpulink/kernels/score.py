@@ -12,7 +12,7 @@ import numba
 import numpy as np
 
 from gpulink.kernels._targets import cpu_jit, retarget_launcher
-from gpulink.kernels.compare import pair_gammas
+from gpulink.kernels.compare import gammas_of_rows
 from gpulink.kernels.pairs import (
     advance_local,
     find_segment,
@@ -21,7 +21,11 @@ from gpulink.kernels.pairs import (
     pair_is_emitted,
 )
 from gpulink.kernels.program import MAX_STACK
-from gpulink.kernels.weights import pair_match_weight
+from gpulink.kernels.weights import match_weights_of_rows
+
+#: Pairs a launcher part gathers before scoring them in one body call (the calls' fixed cost,
+#: over a dozen array arguments, is then paid once per batch instead of once per pair).
+BATCH = 256
 
 
 def _score_range(
@@ -43,12 +47,17 @@ def _score_range(
         metric_cache = np.empty(max(n_slots, 1), np.float64)
         scratch = np.empty(scratch_ints, np.int32)
         stack = np.empty(MAX_STACK, np.int8)
-        gam = np.empty((1, n_comparisons), np.int8)
+        buf_i = np.empty(BATCH, np.int64)
+        buf_j = np.empty(BATCH, np.int64)
+        buf_k = np.empty(BATCH, np.int64)
+        buf_w = np.empty(BATCH, np.float64)
+        gam = np.empty((BATCH, n_comparisons), np.int8)
         out = start - p0  # this part's own region of the outputs
         n_out = 0
         if start < end:
             s = find_segment(seg_start, n_seg, start)
             a, b = local_pair(s, start - seg_start[s], seg_a, seg_na, seg_b, seg_nb)
+            n_buf = 0
             for p in range(start, end):
                 if p == seg_start[s + 1]:
                     s += 1
@@ -56,26 +65,36 @@ def _score_range(
                 i, j = oriented_pair(s, a, b, seg_a, seg_b, members)
                 k = seg_rule[s]
                 if pair_is_emitted(i, j, k, groups, source_codes, link_type):
-                    pair_gammas(
-                        i, j, gam, 0,
+                    buf_i[n_buf] = i
+                    buf_j[n_buf] = j
+                    buf_k[n_buf] = k
+                    n_buf += 1
+                if n_buf > 0 and (n_buf == BATCH or p == end - 1):
+                    # score the batch (pairs stay in index order)
+                    gammas_of_rows(
+                        0, 0, buf_i, buf_j, 0, n_buf, gam, 0,
                         leaf_kind, leaf_col, leaf_col2, leaf_threshold, leaf_metric, slot_bound,
                         program, level_start, level_gamma, comparison_start,
                         codes, chars, str_offsets, str_base, values, val_base,
                         elements, arr_offsets, arr_base, metric_cache, scratch, stack,
                     )  # fmt: skip
-                    w = pair_match_weight(
-                        gam, 0, i, j, prior_weight,
+                    match_weights_of_rows(
+                        0, 0, buf_i, buf_j, 0, n_buf, gam, 0, prior_weight,
                         log2_bf, tf_col, tf_weight, tf_log2_u, tf_min_u, codes, tf, tf_base,
+                        buf_w,
                     )  # fmt: skip
-                    if w >= threshold:
-                        out_i[out + n_out] = i
-                        out_j[out + n_out] = j
-                        out_w[out + n_out] = w
-                        out_k[out + n_out] = k
-                        if keep_gammas:
-                            for cc in range(n_comparisons):
-                                out_gammas[out + n_out, cc] = gam[0, cc]
-                        n_out += 1
+                    for t in range(n_buf):
+                        w = buf_w[t]
+                        if w >= threshold:
+                            out_i[out + n_out] = buf_i[t]
+                            out_j[out + n_out] = buf_j[t]
+                            out_w[out + n_out] = w
+                            out_k[out + n_out] = buf_k[t]
+                            if keep_gammas:
+                                for cc in range(n_comparisons):
+                                    out_gammas[out + n_out, cc] = gam[t, cc]
+                            n_out += 1
+                    n_buf = 0
                 a, b = advance_local(a, b, s, seg_a, seg_na, seg_b, seg_nb)
         out_count[part] = n_out
 
@@ -97,10 +116,13 @@ def _gamma_histogram_range(
         metric_cache = np.empty(max(n_slots, 1), np.float64)
         scratch = np.empty(scratch_ints, np.int32)
         stack = np.empty(MAX_STACK, np.int8)
-        gam = np.empty((1, n_comparisons), np.int8)
+        buf_i = np.empty(BATCH, np.int64)
+        buf_j = np.empty(BATCH, np.int64)
+        gam = np.empty((BATCH, n_comparisons), np.int8)
         if start < end:
             s = find_segment(seg_start, n_seg, start)
             a, b = local_pair(s, start - seg_start[s], seg_a, seg_na, seg_b, seg_nb)
+            n_buf = 0
             for p in range(start, end):
                 if p == seg_start[s + 1]:
                     s += 1
@@ -108,17 +130,23 @@ def _gamma_histogram_range(
                 i, j = oriented_pair(s, a, b, seg_a, seg_b, members)
                 k = seg_rule[s]
                 if pair_is_emitted(i, j, k, groups, source_codes, link_type):
-                    pair_gammas(
-                        i, j, gam, 0,
+                    buf_i[n_buf] = i
+                    buf_j[n_buf] = j
+                    n_buf += 1
+                if n_buf > 0 and (n_buf == BATCH or p == end - 1):
+                    gammas_of_rows(
+                        0, 0, buf_i, buf_j, 0, n_buf, gam, 0,
                         leaf_kind, leaf_col, leaf_col2, leaf_threshold, leaf_metric, slot_bound,
                         program, level_start, level_gamma, comparison_start,
                         codes, chars, str_offsets, str_base, values, val_base,
                         elements, arr_offsets, arr_base, metric_cache, scratch, stack,
                     )  # fmt: skip
-                    index = 0
-                    for cc in range(n_comparisons):
-                        index = index * radix[cc] + (gam[0, cc] + 1)
-                    out_hist[part, index] += 1
+                    for t in range(n_buf):
+                        index = 0
+                        for cc in range(n_comparisons):
+                            index = index * radix[cc] + (gam[t, cc] + 1)
+                        out_hist[part, index] += 1
+                    n_buf = 0
                 a, b = advance_local(a, b, s, seg_a, seg_na, seg_b, seg_nb)
 
 
@@ -136,9 +164,9 @@ def _gammas_of_pairs(
         metric_cache = np.empty(max(n_slots, 1), np.float64)
         scratch = np.empty(scratch_ints, np.int32)
         stack = np.empty(MAX_STACK, np.int8)
-        for r in range(start, end):
-            pair_gammas(
-                left[r], right[r], out_gammas, r,
+        if start < end:
+            gammas_of_rows(
+                0, 0, left, right, start, end, out_gammas, start,
                 leaf_kind, leaf_col, leaf_col2, leaf_threshold, leaf_metric, slot_bound,
                 program, level_start, level_gamma, comparison_start,
                 codes, chars, str_offsets, str_base, values, val_base,

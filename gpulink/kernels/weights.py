@@ -41,19 +41,58 @@ def tf_adjustment(c, g, i, j, tf_col, tf_weight, tf_log2_u, tf_min_u, codes, tf,
 
 
 @kernel_body
+def match_weights_of_rows(
+    i0, j0, left, right, r0, r1, gammas, row0, prior_weight,
+    log2_bf, tf_col, tf_weight, tf_log2_u, tf_min_u, codes, tf, tf_base, out_w,
+):  # fmt: skip
+    """Match weights of many pairs in one call: the CPU launchers' form of
+    :func:`pair_match_weight`.
+
+    With ``r0 < r1``: for each ``r`` in ``[r0, r1)`` the pair ``(left[r], right[r])`` with
+    gammas ``gammas[row0 + r - r0, :]``; its weight goes to ``out_w[row0 + r - r0]``. With
+    ``r1 <= r0``: the single pair ``(i0, j0)`` with gammas ``gammas[row0, :]`` (``left``,
+    ``right`` and ``out_w`` unread). Returns the weight of the last pair. The TF adjustment is
+    :func:`tf_adjustment`'s, in line (a call per comparison costs more than the sum itself).
+    """
+    n_rows = r1 - r0 if r1 > r0 else 1
+    total = prior_weight
+    for t in range(n_rows):
+        if r1 > r0:
+            i = left[r0 + t]
+            j = right[r0 + t]
+        else:
+            i = i0
+            j = j0
+        row = row0 + t
+        total = prior_weight
+        for c in range(log2_bf.shape[0]):
+            g = gammas[row, c] + 1
+            total += log2_bf[c, g]
+            col = tf_col[c, g]
+            if col >= 0:
+                code_l = codes[col, i]
+                code_r = codes[col, j]
+                if code_l >= 0 or code_r >= 0:
+                    tf_l = tf[tf_base[col] + code_l] if code_l >= 0 else -1.0
+                    tf_r = tf[tf_base[col] + code_r] if code_r >= 0 else -1.0
+                    value = max(tf_l, tf_r)
+                    value = max(value, tf_min_u[c, g])
+                    total += tf_weight[c, g] * (tf_log2_u[c, g] - math.log2(value))
+        if r1 > r0:
+            out_w[row] = total
+    return total
+
+
+@kernel_body
 def pair_match_weight(
     gammas, row, i, j, prior_weight,
     log2_bf, tf_col, tf_weight, tf_log2_u, tf_min_u, codes, tf, tf_base,
 ):  # fmt: skip
     """The match weight of the pair (i, j) whose gammas are ``gammas[row, :]``."""
-    total = prior_weight
-    for c in range(log2_bf.shape[0]):
-        g = gammas[row, c]
-        total += log2_bf[c, g + 1]
-        total += tf_adjustment(
-            c, g, i, j, tf_col, tf_weight, tf_log2_u, tf_min_u, codes, tf, tf_base
-        )
-    return total
+    return match_weights_of_rows(
+        i, j, tf_base, tf_base, 0, 0, gammas, row, prior_weight,
+        log2_bf, tf_col, tf_weight, tf_log2_u, tf_min_u, codes, tf, tf_base, tf_min_u[0],
+    )  # fmt: skip
 
 
 @kernel_body
