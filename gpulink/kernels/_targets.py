@@ -80,9 +80,18 @@ def cpu_jit(fn=None, **options):
     return wrap(fn)
 
 
+def _body_jit(fn):
+    # Bodies never allocate, so they need no reference counting of their array arguments
+    # (Numba's NRT): without it every call saves an atomic increment/decrement per array.
+    try:
+        return cpu_jit(fn, _nrt=False)
+    except Exception:  # pragma: no cover - an older Numba without the option
+        return cpu_jit(fn)
+
+
 def cpu(fn):
     """The CPU (``numba.njit``) build of kernel body ``fn``."""
-    return _retarget(fn, "cpu", cpu_jit)
+    return _retarget(fn, "cpu", _body_jit)
 
 
 def gpu(fn):
