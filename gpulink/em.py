@@ -551,7 +551,7 @@ def expectation_maximisation_tf(
     counts = np.asarray(counts, dtype=np.float64)
     keep = counts > 0
     n_levels = [len(np.asarray(mc)) for mc in m]
-    keys, constant = tf_pair_keys(gammas[keep], tf_values[keep], tf_specs, n_levels)
+    keys, constant = tf_pair_keys(gammas[keep], tf_values[keep], tf_specs, n_levels, active=active)
     return expectation_maximisation_tf_keys(
         keys, constant, m, u, lambda_, tf_specs=tf_specs, counts=counts[keep], active=active,
         fix_m=fix_m, fix_u=fix_u, fix_lambda=fix_lambda, max_iterations=max_iterations,
@@ -575,14 +575,22 @@ def _tf_tables(tf_specs, n_levels):
     return tf_weight, tf_floor, tf_exact
 
 
-def tf_pair_keys(gammas, tf_values, tf_specs, n_levels):
+def _active_specs(tf_specs, active):
+    """TF specs of the active comparisons only: an inactive comparison adds no TF term."""
+    if active is None:
+        return list(tf_specs)
+    return [spec if bool(a) else None for spec, a in zip(tf_specs, active)]
+
+
+def tf_pair_keys(gammas, tf_values, tf_specs, n_levels, *, active=None):
     """Per pair: its EM key and the parameter-free part of its TF adjustment.
 
     A pair's match weight is ``W(key) + K`` where the key is its gamma vector plus a flag per TF
     comparison saying whether a TF term applies, and ``K = Σ -w·log2(max(tf, tf_min))`` over the
     terms that apply. ``W`` depends on the parameters, ``K`` never does, so EM iterates over
     ``(key, K)`` (16 bytes a pair) and the keys of several chunks of pairs simply concatenate.
-    ``n_levels``: non-null levels per comparison (fixes the key layout).
+    ``n_levels``: non-null levels per comparison (fixes the key layout); ``active``: the
+    session's active comparisons (pass the same to :func:`expectation_maximisation_tf_keys`).
 
     >>> spec = TermFrequencySpec.single_level(2, 1)
     >>> k, c = tf_pair_keys(np.array([[1], [0]]), np.array([[0.25], [0.5]]), [spec], [2])
@@ -591,6 +599,7 @@ def tf_pair_keys(gammas, tf_values, tf_specs, n_levels):
     """
     gammas = np.ascontiguousarray(gammas, dtype=np.int64)
     tf_values = np.ascontiguousarray(tf_values, dtype=np.float64)
+    tf_specs = _active_specs(tf_specs, active)
     radix = np.asarray(n_levels, dtype=np.int64) + 1
     tf_comparisons = np.asarray([c for c, s in enumerate(tf_specs) if s is not None], np.int64)
     tf_weight, tf_floor, _ = _tf_tables(tf_specs, list(n_levels))
@@ -623,6 +632,7 @@ def expectation_maximisation_tf_keys(
     gather and one sigmoid per pair, and one bincount back to the keys: linear in the pairs.
     """
     n_levels = [len(np.asarray(mc)) for mc in m]
+    tf_specs = _active_specs(tf_specs, active)
     keys = np.asarray(keys, np.int64)
     constant = np.asarray(constant, np.float64)
     pair_counts = np.ones(len(keys)) if counts is None else np.asarray(counts, np.float64)

@@ -334,7 +334,7 @@ class LinkerTraining:
         for chunk in iter_blocked_pairs(scorer.plan()):
             gammas = scorer.gammas_of_pairs(chunk.left, chunk.right)
             tf_values = scorer.tf_values(chunk.left, chunk.right)
-            k, c = em.tf_pair_keys(gammas, tf_values, specs, n_levels)
+            k, c = em.tf_pair_keys(gammas, tf_values, specs, n_levels, active=active)
             keys.append(k)
             constants.append(c)
         if not keys or sum(len(k) for k in keys) == 0:
