@@ -204,25 +204,29 @@ class LinkerInference:
         threshold = threshold_to_weight(threshold_match_probability, threshold_match_weight)
         start = time.perf_counter()
         scorer = linker._scorer(rules)
-        plan_pairs = scorer.plan().n_candidates
+        plan = scorer.plan()
+        plan_pairs = plan.n_candidates
         with progress_bar(plan_pairs, "scoring pairs") as progress:
             scored = scorer.score(
                 threshold,
                 keep_gammas=bool(settings.retain_intermediate_calculation_columns),
                 chunk_pairs=chunk_pairs or DEFAULT_CHUNK_PAIRS,
+                plan=plan,
                 progress=progress,
             )
         table = pairs_table(scorer, scored)
         seconds = time.perf_counter() - start
         linker.timings["predict"] = seconds
         linker.last_predict_stats = {
+            # the rules' pair-index space: each rule's pairs before cross-rule dedup
             "candidate_pairs": int(plan_pairs),
             "pairs_kept": int(len(scored.left)),
             "seconds": seconds,
             "pairs_per_second": plan_pairs / seconds if seconds > 0 else float("nan"),
         }
         logger.info(
-            "Scored %d candidate pairs in %.2fs (%.3g pairs/s); kept %d",
+            "Walked %d candidate pairs (all rules, before cross-rule dedup) in %.2fs "
+            "(%.3g/s); kept %d",
             plan_pairs, seconds, linker.last_predict_stats["pairs_per_second"], len(scored.left),
         )  # fmt: skip
         return PredictionResult(table, scored.left, scored.right)
