@@ -39,7 +39,9 @@ def _cmd_synth(args, rest) -> int:
 def _linker(args, model):
     import gpulink as gl
 
-    return gl.Linker(args.input if len(args.input) > 1 else args.input[0], model, backend=args.backend)
+    return gl.Linker(
+        args.input if len(args.input) > 1 else args.input[0], model, backend=args.backend
+    )
 
 
 def _cmd_train(args) -> int:
@@ -130,7 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the summary as JSON to this path")
     _backend_arg(p)
 
-    sub.add_parser("synth", help="generate synthetic people (see gpulink synth --help)", add_help=False)
+    sub.add_parser(
+        "synth", help="generate synthetic people (see gpulink synth --help)", add_help=False
+    )
     sub.add_parser("run", help="run a batch job file (see gpulink run --help)", add_help=False)
     sub.add_parser("bench", help="benchmark engines (see gpulink bench --help)", add_help=False)
 
@@ -138,10 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", nargs="+", required=True, help="parquet/CSV path(s); several = link")
     p.add_argument("--settings", required=True, help="settings or model JSON")
     p.add_argument("--output", required=True, help="model JSON to write")
-    p.add_argument("--plan", help="training plan JSON: deterministic_rules, recall, u_max_pairs, seed, em_rules")
+    p.add_argument(
+        "--plan",
+        help="training plan JSON: deterministic_rules, recall, u_max_pairs, seed, em_rules",
+    )
     p.add_argument("--u-max-pairs", type=float, default=1e7)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--em-rule", action="append", help="EM training rule (SQL or column); repeatable")
+    p.add_argument(
+        "--em-rule", action="append", help="EM training rule (SQL or column); repeatable"
+    )
     _backend_arg(p)
 
     p = sub.add_parser("predict", help="score pairs with a trained model")

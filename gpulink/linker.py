@@ -150,7 +150,9 @@ class Linker:
     def _scorer(self, rules, *, use_tf: bool = True):
         from gpulink.predict import Scorer
 
-        return Scorer(self._record_table(), self.settings, rules, use_tf=use_tf, backend=self.backend)
+        return Scorer(
+            self._record_table(), self.settings, rules, use_tf=use_tf, backend=self.backend
+        )
 
     def _history(self, step: str, **details) -> None:
         entry = {"step": step, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
@@ -265,7 +267,9 @@ class LinkerClustering:
             df_predict.left_index,
             df_predict.right_index,
             probabilities,
-            source_dataset=table.source_dataset if linker.settings.link_type != "dedupe_only" else None,
+            source_dataset=table.source_dataset
+            if linker.settings.link_type != "dedupe_only"
+            else None,
             unique_id_column_name=linker.settings.unique_id_column_name,
             threshold_match_probability=threshold_match_probability,
             threshold_match_weight=threshold_match_weight,
@@ -282,7 +286,10 @@ class LinkerEvaluation:
         self._linker = linker
 
     def accuracy_against_clusters(
-        self, df_predict: LinkResult, cluster_column: str = "cluster", threshold: float | None = None
+        self,
+        df_predict: LinkResult,
+        cluster_column: str = "cluster",
+        threshold: float | None = None,
     ) -> dict:
         """Pairwise precision, recall and F1 of predicted pairs against a true cluster column."""
         from gpulink.evaluation import pairwise_accuracy
@@ -302,7 +309,13 @@ class LinkerMisc:
     def __init__(self, linker: Linker):
         self._linker = linker
 
-    def save_model_to_json(self, out_path: str | None = None, overwrite: bool = False, *, splink_compatible: bool = False):
+    def save_model_to_json(
+        self,
+        out_path: str | None = None,
+        overwrite: bool = False,
+        *,
+        splink_compatible: bool = False,
+    ):
         """Write the model (with trained m/u, λ and the training history) as JSON, atomically.
 
         Returns the model dict. ``splink_compatible=True`` leaves out the gpulink section so
@@ -310,7 +323,9 @@ class LinkerMisc:
         """
         settings = self._linker.settings
         if out_path is not None:
-            settings.save_model_to_json(out_path, overwrite=overwrite, splink_compatible=splink_compatible)
+            settings.save_model_to_json(
+                out_path, overwrite=overwrite, splink_compatible=splink_compatible
+            )
         return settings.to_splink_dict() if splink_compatible else settings.to_dict()
 
 

@@ -17,7 +17,10 @@ def test_demo_runs_and_reports_accuracy(tmp_path):
     assert summary["records"] == 3_000
     assert summary["candidate_pairs"] > 0
     assert 0.5 < summary["pairwise"]["f1"] <= 1.0
-    assert main(["demo", "--records", "1500", "--backend", "cpu", "--json", str(tmp_path / "s.json")]) == 0
+    assert (
+        main(["demo", "--records", "1500", "--backend", "cpu", "--json", str(tmp_path / "s.json")])
+        == 0
+    )
     assert json.loads((tmp_path / "s.json").read_text())["records"] == 1500
 
 
@@ -28,42 +31,101 @@ def test_train_predict_cluster_round_trip(tmp_path):
     settings = {
         "link_type": "dedupe_only",
         "comparisons": [
-            {"output_column_name": "first_name", "comparison_levels": [
-                {"sql_condition": '"first_name_l" IS NULL OR "first_name_r" IS NULL', "is_null_level": True},
-                {"sql_condition": '"first_name_l" = "first_name_r"'},
-                {"sql_condition": 'jaro_winkler_similarity("first_name_l", "first_name_r") >= 0.8'},
-                {"sql_condition": "ELSE"}]},
-            {"output_column_name": "dob", "comparison_levels": [
-                {"sql_condition": '"dob_l" IS NULL OR "dob_r" IS NULL', "is_null_level": True},
-                {"sql_condition": '"dob_l" = "dob_r"'},
-                {"sql_condition": "ELSE"}]},
+            {
+                "output_column_name": "first_name",
+                "comparison_levels": [
+                    {
+                        "sql_condition": '"first_name_l" IS NULL OR "first_name_r" IS NULL',
+                        "is_null_level": True,
+                    },
+                    {"sql_condition": '"first_name_l" = "first_name_r"'},
+                    {
+                        "sql_condition": 'jaro_winkler_similarity("first_name_l", "first_name_r") >= 0.8'
+                    },
+                    {"sql_condition": "ELSE"},
+                ],
+            },
+            {
+                "output_column_name": "dob",
+                "comparison_levels": [
+                    {"sql_condition": '"dob_l" IS NULL OR "dob_r" IS NULL', "is_null_level": True},
+                    {"sql_condition": '"dob_l" = "dob_r"'},
+                    {"sql_condition": "ELSE"},
+                ],
+            },
         ],
         "blocking_rules_to_generate_predictions": ["l.surname = r.surname"],
     }
     settings_path = tmp_path / "settings.json"
     settings_path.write_text(json.dumps(settings))
     model = tmp_path / "model.json"
-    assert main([
-        "train", "--input", str(data), "--settings", str(settings_path), "--output", str(model),
-        "--u-max-pairs", "1e5", "--em-rule", "l.postcode = r.postcode", "--backend", "cpu",
-    ]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--input",
+                str(data),
+                "--settings",
+                str(settings_path),
+                "--output",
+                str(model),
+                "--u-max-pairs",
+                "1e5",
+                "--em-rule",
+                "l.postcode = r.postcode",
+                "--backend",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     trained = json.loads(model.read_text())
     assert [h["step"] for h in trained["gpulink"]["training_history"]][:1] == [
         "estimate_u_using_random_sampling"
     ]
     pairs = tmp_path / "pairs.parquet"
     clusters = tmp_path / "clusters.parquet"
-    assert main([
-        "predict", "--model", str(model), "--input", str(data), "--output", str(pairs),
-        "--threshold", "0.5", "--clusters", str(clusters), "--backend", "cpu",
-    ]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(model),
+                "--input",
+                str(data),
+                "--output",
+                str(pairs),
+                "--threshold",
+                "0.5",
+                "--clusters",
+                str(clusters),
+                "--backend",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     scored = pq.read_table(pairs)
     assert scored.num_rows > 0
     assert min(scored.column("match_probability").to_pylist()) >= 0.5
     assert pq.read_table(clusters).num_rows == people.num_rows
     out = tmp_path / "clusters2.parquet"
-    assert main(["cluster", "--input", str(data), "--pairs", str(pairs), "--output", str(out),
-                 "--backend", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "cluster",
+                "--input",
+                str(data),
+                "--pairs",
+                str(pairs),
+                "--output",
+                str(out),
+                "--backend",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     assert pq.read_table(out).num_rows == people.num_rows
 
 
@@ -71,14 +133,36 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys):
     data = tmp_path / "people.parquet"
     pq.write_table(synthetic_people(200, seed=1), data)
     settings = tmp_path / "s.json"
-    settings.write_text(json.dumps({
-        "link_type": "dedupe_only",
-        "comparisons": [{"output_column_name": "x", "comparison_levels": [
-            {"sql_condition": '"frist_name_l" = "frist_name_r"'}, {"sql_condition": "ELSE"}]}],
-        "blocking_rules_to_generate_predictions": ["l.surname = r.surname"],
-    }))
-    code = main(["predict", "--model", str(settings), "--input", str(data),
-                 "--output", str(tmp_path / "p.parquet"), "--backend", "cpu"])
+    settings.write_text(
+        json.dumps(
+            {
+                "link_type": "dedupe_only",
+                "comparisons": [
+                    {
+                        "output_column_name": "x",
+                        "comparison_levels": [
+                            {"sql_condition": '"frist_name_l" = "frist_name_r"'},
+                            {"sql_condition": "ELSE"},
+                        ],
+                    }
+                ],
+                "blocking_rules_to_generate_predictions": ["l.surname = r.surname"],
+            }
+        )
+    )
+    code = main(
+        [
+            "predict",
+            "--model",
+            str(settings),
+            "--input",
+            str(data),
+            "--output",
+            str(tmp_path / "p.parquet"),
+            "--backend",
+            "cpu",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "InputError" in err and "frist_name" in err and "Traceback" not in err
