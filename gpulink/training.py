@@ -330,20 +330,22 @@ class LinkerTraining:
                 exact[g] = _exact_gamma(comparison, info)
             specs.append(em.TermFrequencySpec(weight, minimum, exact))
         n_levels = [c.num_levels for c in settings.comparisons]
-        keys, constants = [], []
+        # Pairs with equal (key, constant) contribute identically to every EM step, so each
+        # chunk is reduced to its distinct rows with counts as it streams past: memory follows
+        # the distinct rows, not the (possibly billions of) training pairs.
+        rows = DistinctRows()
         for chunk in iter_blocked_pairs(scorer.plan()):
             gammas = scorer.gammas_of_pairs(chunk.left, chunk.right)
             tf_values = scorer.tf_values(chunk.left, chunk.right)
             k, c = em.tf_pair_keys(gammas, tf_values, specs, n_levels, active=active)
-            keys.append(k)
-            constants.append(c)
-        if not keys or sum(len(k) for k in keys) == 0:
+            rows.add(k, c, np.ones(len(k)))
+        keys, constants, counts = rows.result()
+        if counts.sum() == 0:
             raise InputError(
                 f"{common['label']} produced no record pairs; choose a rule that pairs records"
             )
         return em.expectation_maximisation_tf_keys(
-            np.concatenate(keys), np.concatenate(constants), m0, u0, lam0,
-            tf_specs=specs, **common,
+            keys, constants, m0, u0, lam0, tf_specs=specs, counts=counts, **common,
         )  # fmt: skip
 
     # -- m from labels ----------------------------------------------------------------------
@@ -364,6 +366,46 @@ class LinkerTraining:
             "estimate_m_from_label_column", label_colname=label_colname,
             pairs=int(counts.sum()), seconds=time.perf_counter() - start,
         )  # fmt: skip
+
+
+def _distinct(keys, constants, counts):
+    """Distinct (key, constant) rows (bit-exact) and their summed counts."""
+    if len(keys) == 0:
+        return keys, constants, counts
+    bits = constants.view(np.int64)
+    order = np.lexsort((bits, keys))
+    k, b, n = keys[order], bits[order], counts[order]
+    start = np.ones(len(k), bool)
+    start[1:] = (k[1:] != k[:-1]) | (b[1:] != b[:-1])
+    first = np.flatnonzero(start)
+    return k[first], b[first].view(np.float64), np.add.reduceat(n, first)
+
+
+class DistinctRows:
+    """Streaming reduction of EM rows to distinct (key, constant) rows with counts."""
+
+    def __init__(self):
+        self._parts: list[tuple] = []
+        self._rows = 0
+        self._merged = 0
+
+    def add(self, keys, constants, counts) -> None:
+        part = _distinct(keys, constants, counts)
+        self._parts.append(part)
+        self._rows += len(part[0])
+        if self._rows > max(2 * self._merged, 1 << 22):
+            self._merge()
+
+    def _merge(self) -> None:
+        merged = _distinct(*(np.concatenate(x) for x in zip(*self._parts)))
+        self._parts = [merged]
+        self._rows = self._merged = len(merged[0])
+
+    def result(self):
+        if not self._parts:
+            return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+        self._merge()
+        return self._parts[0]
 
 
 def _pattern_counts(linker, scorer):
