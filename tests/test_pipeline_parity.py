@@ -545,3 +545,27 @@ def test_clusters_parity(fake_1000, threshold):
     s_ids = dict(zip(s_clusters["unique_id"].astype(str), s_clusters["cluster_id"].astype(str)))
     g_ids = dict(zip(g_clusters["unique_id"].astype(str), g_clusters["cluster_id"].astype(str)))
     assert s_ids == g_ids
+
+
+def test_empty_strings_score_as_in_splink():
+    """Empty strings are values, not nulls; DuckDB's Jaro(-Winkler) of two is 0, not 1."""
+    df = pd.DataFrame(
+        {
+            "unique_id": [1, 2, 3, 4],
+            "name": ["", "", "ann", "anne"],
+            "city": ["x", "x", "x", "x"],
+        }
+    )
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=[
+            scl.JaroWinklerAtThresholds("name", [0.9]),
+            scl.JaroAtThresholds("name", [0.9]).configure(),
+        ],
+        blocking_rules_to_generate_predictions=[block_on("city")],
+        retain_intermediate_calculation_columns=True,
+    ).create_settings_dict("duckdb")
+    settings["comparisons"][1]["output_column_name"] = "name_jaro"
+    sp = splink_linker(df, settings).inference.predict().as_pandas_dataframe()
+    gp = gpulink_linker(df, settings).inference.predict().to_pandas()
+    assert_same_predictions(sp, gp)

@@ -288,6 +288,8 @@ def string_metric(kind, bound, ci, cj, c, chars, str_offsets, str_base, scratch)
     a1 = str_offsets[base + ci + 1]
     b0 = str_offsets[base + cj]
     b1 = str_offsets[base + cj + 1]
+    if (kind == LEAF_JARO_GE or kind == LEAF_JARO_WINKLER_GE) and a1 == a0 and b1 == b0:
+        return 0.0  # DuckDB (so Splink) scores two empty strings 0; rapidfuzz says 1
     if kind == LEAF_JARO_GE:
         return jaro(chars, a0, a1, chars, b0, b1, scratch)
     if kind == LEAF_JARO_WINKLER_GE:
