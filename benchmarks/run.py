@@ -367,7 +367,10 @@ def _run_engine(engine: str, data: Path, seed: int, max_pairs: float, timeout: f
             os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
         )
         try:
-            proc = subprocess.run(cmd, env=env, timeout=timeout, capture_output=True, text=True)
+            # cwd: DuckDB spills into ./.tmp; a temporary cwd is removed even after a timeout
+            proc = subprocess.run(
+                cmd, env=env, timeout=timeout, capture_output=True, text=True, cwd=tmp
+            )
         except subprocess.TimeoutExpired:
             return {"engine": engine, "status": "timeout", "message": f"over {timeout:.0f} s"}
         if out.exists():

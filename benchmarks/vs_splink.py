@@ -311,8 +311,8 @@ def _run_engine(engine: str, data: Path, model: str, args) -> dict:
         start = time.perf_counter()
         try:
             proc = subprocess.run(
-                cmd, env=env, timeout=args.timeout, capture_output=True, text=True
-            )
+                cmd, env=env, timeout=args.timeout, capture_output=True, text=True, cwd=tmp
+            )  # cwd: DuckDB spills into ./.tmp, removed with the temporary directory
         except subprocess.TimeoutExpired:
             return {"engine": engine, "status": "timeout", "message": f"over {args.timeout:.0f} s"}
         wall = time.perf_counter() - start
