@@ -252,6 +252,26 @@ def scratch_size(packed: PackedColumns) -> int:
 
 
 @kernel_body
+def kleene(op, x, y):
+    """SQL's three-valued AND (``op == OP_AND``) or OR of x and y (FALSE, TRUE, UNKNOWN)."""
+    if op == OP_AND:
+        if x == FALSE or y == FALSE:
+            return FALSE
+        return TRUE if x == TRUE and y == TRUE else UNKNOWN
+    if x == TRUE or y == TRUE:
+        return TRUE
+    return FALSE if x == FALSE and y == FALSE else UNKNOWN
+
+
+@kernel_body
+def kleene_not(x):
+    """SQL's three-valued NOT: NOT UNKNOWN is UNKNOWN."""
+    if x == UNKNOWN:
+        return UNKNOWN
+    return TRUE if x == FALSE else FALSE
+
+
+@kernel_body
 def strings_equal(chars, a0, a1, b0, b1):
     """True when the code points ``chars[a0:a1]`` equal ``chars[b0:b1]``."""
     if a1 - a0 != b1 - b0:
@@ -435,27 +455,10 @@ def comparison_gamma(
                 )  # fmt: skip
                 top += 1
             elif op == OP_NOT:
-                x = stack[top - 1]
-                stack[top - 1] = UNKNOWN if x == UNKNOWN else (TRUE if x == FALSE else FALSE)
+                stack[top - 1] = kleene_not(stack[top - 1])
             else:
-                y = stack[top - 1]
-                x = stack[top - 2]
                 top -= 1
-                if op == OP_AND:
-                    if x == FALSE or y == FALSE:
-                        r = FALSE
-                    elif x == TRUE and y == TRUE:
-                        r = TRUE
-                    else:
-                        r = UNKNOWN
-                else:  # OP_OR
-                    if x == TRUE or y == TRUE:
-                        r = TRUE
-                    elif x == FALSE and y == FALSE:
-                        r = FALSE
-                    else:
-                        r = UNKNOWN
-                stack[top - 1] = r
+                stack[top - 1] = kleene(op, stack[top - 1], stack[top])
         if top > 0 and stack[0] == TRUE:
             return level_gamma[v]
     return 0
@@ -553,29 +556,10 @@ def gammas_of_rows(
                         stack[top] = x
                         top += 1
                     elif op == OP_NOT:
-                        x = stack[top - 1]
-                        stack[top - 1] = (
-                            UNKNOWN if x == UNKNOWN else (TRUE if x == FALSE else FALSE)
-                        )
+                        stack[top - 1] = kleene_not(stack[top - 1])
                     else:
-                        y = stack[top - 1]
-                        x = stack[top - 2]
                         top -= 1
-                        if op == OP_AND:
-                            if x == FALSE or y == FALSE:
-                                r = FALSE
-                            elif x == TRUE and y == TRUE:
-                                r = TRUE
-                            else:
-                                r = UNKNOWN
-                        else:  # OP_OR
-                            if x == TRUE or y == TRUE:
-                                r = TRUE
-                            elif x == FALSE and y == FALSE:
-                                r = FALSE
-                            else:
-                                r = UNKNOWN
-                        stack[top - 1] = r
+                        stack[top - 1] = kleene(op, stack[top - 1], stack[top])
                 if top > 0 and stack[0] == TRUE:
                     gamma = level_gamma[v]
                     break
