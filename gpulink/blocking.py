@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from gpulink.errors import SettingsError
+from gpulink.kernels.grouping import dense_ids, stable_order
 
 SUPPORTED = (
     "gpulink supports blocking rules that are conjunctions (AND) of equalities of the same "
@@ -482,8 +483,8 @@ def group_ids(code_arrays: Sequence[np.ndarray]) -> np.ndarray:
         c = np.asarray(c)[valid].astype(np.int64)
         width = int(c.max()) + 1 if len(c) else 1
         # key < n_valid and c < width <= 2^31 keep key * width + c inside int64
-        _, key = np.unique(key * width + c, return_inverse=True)
-        key = key.astype(np.int64).ravel()
+        ids, _ = dense_ids(key * width + c)
+        key = ids.astype(np.int64)
     out = np.full(n, -1, np.int32)
     out[valid] = key
     return out
@@ -504,10 +505,13 @@ def _rule_segments(g: np.ndarray, src: np.ndarray, link_only: bool, base: int):
     """Members and segments of one rule (``base``: offset of its members in the plan)."""
     idx = np.flatnonzero(g >= 0)
     gv = g[idx].astype(np.int64)
+    n_groups = int(gv.max()) + 1 if len(gv) else 0
+    # idx is ascending: a stable order keeps record order within a group (and source)
     if link_only:
-        order = np.lexsort((idx, src[idx], gv))
+        n_src = int(src.max()) + 1 if len(src) else 1
+        order = stable_order(gv * n_src + src[idx], n_groups * n_src)
     else:
-        order = np.argsort(gv, kind="stable")  # idx is ascending: stable keeps record order
+        order = stable_order(gv, n_groups)
     members = idx[order].astype(np.int32)
     gs = gv[order]
     n = len(gs)

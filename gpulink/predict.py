@@ -192,21 +192,25 @@ class Scorer:
             gammas=out_g[keep] if keep_gammas else None,
         )  # fmt: skip
 
-    def gammas_of_pairs(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-        """Gammas (int8[n, n_comparisons]) of explicit record pairs ``left[r] < right[r]``."""
+    def gammas_of_pairs(self, left: np.ndarray, right: np.ndarray, comparisons=None) -> np.ndarray:
+        """Gammas (int8[n, n_comparisons]) of explicit record pairs ``left[r] < right[r]``.
+
+        ``comparisons``: indices of the comparisons to score (default all), one column each.
+        """
         n = len(left)
-        out = np.empty((n, self.program.n_comparisons), np.int8)
+        prog = self.prog if comparisons is None else self.prog.select(comparisons)
+        out = np.empty((n, len(prog.comparison_start) - 1), np.int8)
         if n == 0:
             return out
         if self.backend.is_gpu:
             from gpulink.kernels.score_gpu import gammas_of_pairs_gpu
 
-            return gammas_of_pairs_gpu(self, left, right)
+            return gammas_of_pairs_gpu(self, left, right, prog)
         n_parts = int(max(1, min(numba.get_num_threads() * 8, n // 1024 + 1)))
         launcher("gammas_of_pairs")(
             np.ascontiguousarray(left, np.int64), np.ascontiguousarray(right, np.int64),
-            *self.prog.arrays(), *self._packed_args(),
-            self.prog.n_slots, self.scratch_ints, n_parts, out,
+            *prog.arrays(), *self._packed_args(),
+            prog.n_slots, self.scratch_ints, n_parts, out,
         )  # fmt: skip
         return out
 
@@ -434,5 +438,7 @@ def pairs_table(scorer: Scorer, scored: ScoredPairs) -> pa.Table:
             add_raw(expr)
     for raw in list(settings.additional_columns_to_retain or []):
         add_raw(raw)
-    cols["match_key"] = pa.array(scored.match_key.astype(np.int64).astype(str))
+    keys = scored.match_key
+    names = pa.array([str(k) for k in range(int(keys.max()) + 1 if len(keys) else 0)], pa.string())
+    cols["match_key"] = pc.take(names, pa.array(keys.astype(np.int32, copy=False)))
     return pa.table(cols)

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from gpulink import em
+from gpulink import em, sampling
 from gpulink.blocking import block_on, to_blocking_rule, to_blocking_rules
 from gpulink.errors import InputError, SettingsError
 from gpulink.expressions import parse
@@ -196,29 +196,89 @@ class LinkerTraining:
     # -- u ----------------------------------------------------------------------------------
 
     def estimate_u_using_random_sampling(
-        self, max_pairs: float = 1e6, seed: int | None = None
+        self,
+        max_pairs: float = 1e6,
+        seed: int | None = None,
+        min_count_per_level: int | None = 100,
+        num_chunks: int = 10,
     ) -> None:
-        """u of every level from ``max_pairs`` random record pairs (taken as non-matches).
+        """u of every level from the pairs among a random sample of records, as Splink 5.
 
-        Pairs are drawn uniformly among all pairs the link type allows, with a seeded generator,
-        so a given seed always gives the same u. When all pairs number at most ``max_pairs``
-        every pair is used and u is exact.
+        About ``sqrt(2 * max_pairs)`` records are kept (seeded: a given seed always gives the
+        same u) and every pair among them the link type allows is a candidate non-match. The
+        right-hand records are split into ``num_chunks`` chunks; each comparison first scores
+        a probe of one tenth of a chunk (1 % of ``max_pairs`` by default) and stops there if
+        every non-null level was seen at least ``min_count_per_level`` times, else it starts
+        again and scores chunk after chunk until that holds (``None``: all chunks, every
+        pair). When the sample is the whole input and all chunks run, u is exact.
+
+        >>> import gpulink as gl
+        >>> linker = gl.Linker(gl.datasets.synthetic_people(2000, seed=1),  # doctest: +SKIP
+        ...                    gl.demo.demo_settings())
+        >>> linker.training.estimate_u_using_random_sampling(1e5, seed=1)  # doctest: +SKIP
         """
+        if num_chunks < 1:
+            raise SettingsError(f"num_chunks must be at least 1, got {num_chunks!r}")
+        if min_count_per_level is not None and min_count_per_level < 0:
+            raise SettingsError(
+                f"min_count_per_level must be None or at least 0, got {min_count_per_level!r}"
+            )
         linker = self._linker
         start = time.perf_counter()
         scorer = linker._scorer([])
+        table = scorer.table
+        link_type = linker.settings.link_type
         rng = np.random.default_rng(seed)
-        left, right = sample_pairs(scorer.table, linker.settings.link_type, int(max_pairs), rng)
-        gammas = scorer.gammas_of_pairs(left, right)
-        n_levels = [c.num_levels for c in linker.settings.comparisons]
-        patterns, counts = em.count_patterns(gammas, n_levels)
-        u = em.u_from_counts(patterns, counts, n_levels)
+        sample = sampling.sample_records(table.source_codes, link_type, max_pairs, num_chunks, rng)
+        comparisons = linker.settings.comparisons
+        n_levels = [c.num_levels for c in comparisons]
+        counts = [np.zeros(n, np.int64) for n in n_levels]
+        pairs_used = [0] * len(comparisons)
+
+        def score(right, which):
+            left_of, right_of = sampling.pairs_with_right_in(
+                sample.records, right, table.source_codes, link_type
+            )
+            gammas = scorer.gammas_of_pairs(left_of, right_of, which)
+            for column, c in enumerate(which):
+                g = gammas[:, column]
+                counts[c] += np.bincount(g[g >= 0], minlength=n_levels[c])[: n_levels[c]]
+                pairs_used[c] += len(g)
+
+        def done(c):
+            return min_count_per_level is not None and counts[c].min() >= min_count_per_level
+
+        pending = list(range(len(comparisons)))
+        if num_chunks > 1 and min_count_per_level is not None:
+            score(sample.probe(), pending)
+            for c in pending:
+                if not done(c):
+                    counts[c][:] = 0
+                    pairs_used[c] = 0
+            pending = [c for c in pending if pairs_used[c] == 0]
+        for k in range(num_chunks):
+            if not pending:
+                break
+            score(sample.chunk(k), pending)
+            pending = [c for c in pending if not done(c)]
+        u = [
+            em.u_from_counts(np.arange(-1, n)[:, None], np.concatenate([[0], cnt]), [n])[0]
+            for n, cnt in zip(n_levels, counts)
+        ]
         linker._estimates.add(linker.settings, "u", u, "estimate_u_using_random_sampling")
         linker._history(
             "estimate_u_using_random_sampling", max_pairs=int(max_pairs), seed=seed,
-            pairs=int(len(left)), seconds=time.perf_counter() - start,
+            min_count_per_level=min_count_per_level, num_chunks=num_chunks,
+            records_sampled=int(len(sample.records)),
+            pairs={c.output_column_name: int(n) for c, n in zip(comparisons, pairs_used)},
+            seconds=time.perf_counter() - start,
         )  # fmt: skip
-        logger.info("Estimated u probabilities using %d random pairs", len(left))
+        for comparison, n, cnt in zip(comparisons, pairs_used, counts):
+            logger.info(
+                "u for %s from %s pairs among %s sampled records (lowest level count %s)",
+                comparison.output_column_name, f"{n:,}", f"{len(sample.records):,}",
+                f"{int(cnt.min()):,}",
+            )  # fmt: skip
 
     # -- EM ---------------------------------------------------------------------------------
 
@@ -426,42 +486,3 @@ def _exact_gamma(comparison, info) -> int:
         if col is not None and parse(col).canonical.lower() == target:
             return level.comparison_vector_value
     return info.comparison_vector_value
-
-
-def sample_pairs(table, link_type: str, n_pairs: int, rng: np.random.Generator):
-    """``n_pairs`` record pairs ``(i < j)`` drawn uniformly among the pairs ``link_type`` allows.
-
-    When there are at most ``n_pairs`` such pairs, all of them are returned instead.
-    """
-    n = table.n_records
-    sources = table.source_codes
-    if link_type == "link_only":
-        sizes = np.bincount(sources)
-        total = (int(sizes.sum()) ** 2 - int((sizes.astype(np.int64) ** 2).sum())) // 2
-    else:
-        total = n * (n - 1) // 2
-    if total == 0:
-        raise InputError(
-            "there are no record pairs to sample: the input has fewer than two records"
-        )
-    if total <= n_pairs:
-        left, right = np.triu_indices(n, k=1)
-        if link_type == "link_only":
-            keep = sources[left] != sources[right]
-            left, right = left[keep], right[keep]
-        return left.astype(np.int64), right.astype(np.int64)
-    lefts, rights = [], []
-    have = 0
-    while have < n_pairs:
-        want = int((n_pairs - have) * 1.1) + 16
-        i = rng.integers(0, n, size=want)
-        j = rng.integers(0, n - 1, size=want)
-        j = j + (j >= i)
-        ok = np.ones(want, bool) if link_type != "link_only" else sources[i] != sources[j]
-        i, j = i[ok], j[ok]
-        lefts.append(np.minimum(i, j))
-        rights.append(np.maximum(i, j))
-        have += len(i)
-    left = np.concatenate(lefts)[:n_pairs]
-    right = np.concatenate(rights)[:n_pairs]
-    return left.astype(np.int64), right.astype(np.int64)

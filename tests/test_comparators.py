@@ -281,6 +281,25 @@ def test_early_exit_bounds(all_pairs, bodies, metric):
         assert body(ax, 0, len(ax), ay, 0, len(ay), -1, scratch) == exact
 
 
+@pytest.mark.parametrize("winkler", [False, True])
+def test_jaro_upper_bound_bounds_rapidfuzz(all_pairs, winkler):
+    """The cheap bound the pipeline uses to skip matching is never below the true similarity,
+    on every group (incl. non-ASCII, where code points collide mod 128) and is tight enough
+    to reject most random name pairs at Splink's thresholds."""
+    bound = cpu(ks.jaro_upper_bound)
+    exact = JaroWinkler.similarity if winkler else Jaro.similarity
+    below = total = 0
+    for group, pairs in all_pairs.items():
+        for x, y in pairs:
+            ax, ay = _cp(x), _cp(y)
+            upper = bound(ax, 0, len(ax), ay, 0, len(ay), winkler)
+            assert upper + 1e-12 >= exact(x, y), (group, x, y, upper, exact(x, y))
+            if group == "names":
+                total += 1
+                below += upper < 0.8
+    assert below > 0.2 * total  # half the name pairs are true variants
+
+
 @pytest.mark.parametrize("metric", list(DISTANCES))
 def test_score_cutoff_through_the_api(all_pairs, metric):
     a, b = _split(all_pairs["names"] + all_pairs["long"])

@@ -482,31 +482,58 @@ def test_lambda_from_deterministic_rules_parity(fake_1000, link):
 
 
 def test_u_exact_when_all_pairs_sampled(fake_1000, em_start):
-    """fake_1000 has 499,500 pairs: with max_pairs=1e6 both engines use every pair."""
+    """fake_1000 has 499,500 pairs: with max_pairs=1e6 the sample is every record, and with no
+    early stop (as Splink's min_count_per_level=None) both engines use every pair."""
     gk = gpulink_linker(fake_1000, em_start)
-    gk.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=3)
+    gk.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=3, min_count_per_level=None)
     s, g = model_parameters(em_start), model_parameters(gk.misc.save_model_to_json())
     for key, a in s.items():
         if key[-1] == "u_probability":
             assert g[key] == pytest.approx(a, rel=1e-12, abs=1e-15), key
 
 
-def test_u_sampled_within_binomial_error(fake_1000, em_start):
-    """u from 100k of the 499,500 pairs lies within 5 binomial SE of the exact u (Splink's)."""
-    n = 100_000
+def _u_pairs_by_comparison(linker) -> dict:
+    return linker.settings.training_history[-1]["pairs"]
+
+
+@pytest.mark.parametrize("min_count", [None, 100])
+def test_u_sampled_within_binomial_error(fake_1000, em_start, min_count):
+    """u from the pairs among ~450 sampled records (max_pairs=1e5, ~100k of the 499,500 pairs;
+    with min_count=100 each comparison stops once its rarest level has 100 pairs) lies within
+    5 binomial SE of the exact u (Splink's, every pair) for the pairs each comparison used."""
     gk = gpulink_linker(fake_1000, em_start)
-    gk.training.estimate_u_using_random_sampling(max_pairs=n, seed=11)
+    gk.training.estimate_u_using_random_sampling(
+        max_pairs=1e5, seed=11, min_count_per_level=min_count
+    )
+    used = _u_pairs_by_comparison(gk)
     s, g = model_parameters(em_start), model_parameters(gk.misc.save_model_to_json())
     checked = 0
     for key, exact in s.items():
         if key[-1] != "u_probability" or isinstance(exact, str):
             continue
+        n = used[key[0]]
+        assert 0 < n <= 1.3e5, (key, n)
         se = np.sqrt(exact * (1 - exact) / n)
         assert abs(g[key] - exact) <= 5 * se + 1e-12, (key, exact, g[key], se)
         checked += 1
     assert checked >= 15
     # and it is not simply the exact value: sampling did happen
     assert any(g[k] != s[k] for k in s if k[-1] == "u_probability" and not isinstance(s[k], str))
+
+
+def test_u_early_stop_as_splink(fake_1000, em_start):
+    """Splink 5's early stop: a comparison whose every level is common stops after the probe
+    (1/100 of the right-hand records); one with a rare level (email exact) goes on, chunk by
+    chunk, until that level has min_count pairs."""
+    gk = gpulink_linker(fake_1000, em_start)
+    gk.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=5, min_count_per_level=3)
+    used = _u_pairs_by_comparison(gk)
+    assert used["city"] < 20_000  # the probe: about 1 % of 499,500
+    assert used["email"] > used["city"]
+    u = model_parameters(gk.misc.save_model_to_json())
+    for key, value in u.items():
+        if key[-1] == "u_probability" and not isinstance(value, str):
+            assert value * used[key[0]] >= 3 - 1e-9 or used[key[0]] > 4e5, key
 
 
 # -- (e) clustering --------------------------------------------------------------------------

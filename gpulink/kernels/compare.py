@@ -52,6 +52,7 @@ from gpulink.kernels.strings import (
     damerau_levenshtein,
     jaccard,
     jaro,
+    jaro_upper_bound,
     jaro_winkler,
     levenshtein,
     scratch_ints_needed,
@@ -205,6 +206,34 @@ class ProgramArrays:
             self.comparison_start,
         )
 
+    def select(self, comparisons) -> ProgramArrays:
+        """The program of ``comparisons`` only (indices, in that order); leaves and slots kept.
+
+        Its gammas are the columns ``comparisons`` of the full program's gammas.
+        """
+        level_start = [0]
+        program, level_gamma, comparison_start = [], [], [0]
+        for c in comparisons:
+            for v in range(int(self.comparison_start[c]), int(self.comparison_start[c + 1])):
+                ops = self.program[self.level_start[v] : self.level_start[v + 1]]
+                program.extend(ops.tolist())
+                level_start.append(len(program))
+                level_gamma.append(int(self.level_gamma[v]))
+            comparison_start.append(len(level_gamma))
+        return ProgramArrays(
+            leaf_kind=self.leaf_kind,
+            leaf_col=self.leaf_col,
+            leaf_col2=self.leaf_col2,
+            leaf_threshold=self.leaf_threshold,
+            leaf_metric=self.leaf_metric,
+            slot_bound=self.slot_bound,
+            program=np.asarray(program if program else [0], dtype=np.int32),
+            level_start=np.asarray(level_start, dtype=np.int32),
+            level_gamma=np.asarray(level_gamma, dtype=np.int32),
+            comparison_start=np.asarray(comparison_start, dtype=np.int32),
+            n_slots=self.n_slots,
+        )
+
     def to_backend(self, backend) -> ProgramArrays:
         if not backend.is_gpu:
             return self
@@ -213,20 +242,32 @@ class ProgramArrays:
 
 
 _DISTANCE_KINDS = (LEAF_LEVENSHTEIN_LE, LEAF_DAMERAU_LE)
+_SIMILARITY_KINDS = (LEAF_JARO_GE, LEAF_JARO_WINKLER_GE)
 
 
 def program_arrays(program: ComparisonProgram) -> ProgramArrays:
     """Kernel arguments for ``program``: its arrays plus each slot's early-exit bound.
 
     A distance slot read by thresholds 1 and 2 only needs to know distances up to 2: anything
-    larger fails every threshold, so the comparator may stop early.
+    larger fails every threshold, so the comparator may stop early. A Jaro or Jaro-Winkler slot
+    read by thresholds 0.92 and 0.8 only needs to know similarities from 0.8 up: its bound is
+    0.8, and a pair whose cheap upper bound is below it skips the matching.
     """
     n_slots = max(int(program.n_slots), 1)
-    slot_bound = np.full(n_slots, -1, dtype=np.int64)
+    slot_bound = np.full(n_slots, -1.0, dtype=np.float64)
+    lowest = np.full(n_slots, np.inf)
     for k in range(len(program.leaf_kind)):
         slot = int(program.leaf_metric[k])
-        if slot >= 0 and int(program.leaf_kind[k]) in _DISTANCE_KINDS:
-            slot_bound[slot] = max(slot_bound[slot], int(math.floor(program.leaf_threshold[k])))
+        kind = int(program.leaf_kind[k])
+        if slot < 0:
+            continue
+        if kind in _DISTANCE_KINDS:
+            slot_bound[slot] = max(slot_bound[slot], math.floor(program.leaf_threshold[k]))
+        elif kind in _SIMILARITY_KINDS:
+            lowest[slot] = min(lowest[slot], float(program.leaf_threshold[k]))
+    for slot in range(n_slots):
+        if np.isfinite(lowest[slot]) and slot_bound[slot] < 0:
+            slot_bound[slot] = lowest[slot]
     thresholds = np.array(program.leaf_threshold, dtype=np.float64)
     is_km = np.asarray(program.leaf_kind) == LEAF_DISTANCE_KM_LE
     # Splink compares CAST(km AS FLOAT) with the threshold as FLOAT: both in float32
@@ -308,8 +349,17 @@ def string_metric(kind, bound, ci, cj, c, chars, str_offsets, str_base, scratch)
     a1 = str_offsets[base + ci + 1]
     b0 = str_offsets[base + cj]
     b1 = str_offsets[base + cj + 1]
-    if (kind == LEAF_JARO_GE or kind == LEAF_JARO_WINKLER_GE) and a1 == a0 and b1 == b0:
-        return 0.0  # DuckDB (so Splink) scores two empty strings 0; rapidfuzz says 1
+    if kind == LEAF_JARO_GE or kind == LEAF_JARO_WINKLER_GE:
+        if a1 == a0 and b1 == b0:
+            return 0.0  # DuckDB (so Splink) scores two empty strings 0; rapidfuzz says 1
+        if bound > 0.0:
+            # ``bound`` is the lowest threshold read from this slot: below it, any value below
+            # it gives the same answers. The margin absorbs rounding in the bound's arithmetic.
+            upper = jaro_upper_bound(
+                chars, a0, a1, chars, b0, b1, kind == LEAF_JARO_WINKLER_GE
+            )  # fmt: skip
+            if upper < bound - 1e-9:
+                return upper
     if kind == LEAF_JARO_GE:
         return jaro(chars, a0, a1, chars, b0, b1, scratch)
     if kind == LEAF_JARO_WINKLER_GE:
@@ -317,8 +367,8 @@ def string_metric(kind, bound, ci, cj, c, chars, str_offsets, str_base, scratch)
     if kind == LEAF_JACCARD_GE:
         return jaccard(chars, a0, a1, chars, b0, b1, scratch)
     if kind == LEAF_LEVENSHTEIN_LE:
-        return float(levenshtein(chars, a0, a1, chars, b0, b1, bound, scratch))
-    return float(damerau_levenshtein(chars, a0, a1, chars, b0, b1, bound, scratch))
+        return float(levenshtein(chars, a0, a1, chars, b0, b1, np.int64(bound), scratch))
+    return float(damerau_levenshtein(chars, a0, a1, chars, b0, b1, np.int64(bound), scratch))
 
 
 @kernel_body
@@ -358,7 +408,7 @@ def eval_leaf(
         if slot >= 0 and not math.isnan(metric_cache[slot]):
             metric = metric_cache[slot]
         else:
-            bound = slot_bound[slot] if slot >= 0 else -1
+            bound = slot_bound[slot] if slot >= 0 else -1.0
             metric = string_metric(kind, bound, ci, cj, c, chars, str_offsets, str_base, scratch)
             if slot >= 0:
                 metric_cache[slot] = metric
@@ -531,7 +581,7 @@ def gammas_of_rows(
                                 if slot >= 0 and not math.isnan(metric_cache[slot]):
                                     metric = metric_cache[slot]
                                 else:
-                                    bound = slot_bound[slot] if slot >= 0 else -1
+                                    bound = slot_bound[slot] if slot >= 0 else -1.0
                                     metric = string_metric(
                                         kind, bound, ci, cj, col, chars, str_offsets, str_base,
                                         scratch,

@@ -262,7 +262,7 @@ def kernel_signature(name: str) -> tuple:
     """The argument types the host wrappers launch kernel ``name`` with (for ``compile_ptx``)."""
     i8, i32, i64, u32, f64 = nbt.int8, nbt.int32, nbt.int64, nbt.uint32, nbt.float64
     plan = (i64[::1],) * 6 + (i32[::1], i32[:, ::1], i32[::1], i64)
-    prog = (i32[::1], i32[::1], i32[::1], f64[::1], i32[::1], i64[::1]) + (i32[::1],) * 4
+    prog = (i32[::1], i32[::1], i32[::1], f64[::1], i32[::1], f64[::1]) + (i32[::1],) * 4
     packed = (i32[:, ::1], u32[::1], i64[::1], i64[::1], f64[::1], i64[::1])
     packed += (i32[::1], i64[::1], i64[::1])
     tail = (i64, i32[:, ::1])  # n_slots, scratch_all
@@ -533,21 +533,26 @@ def gamma_histogram_gpu(
 
 
 def gammas_of_pairs_gpu(
-    scorer, left, right, *, threads: int = DEFAULT_THREADS, blocks: int | None = None
+    scorer, left, right, prog=None, *, threads: int = DEFAULT_THREADS, blocks: int | None = None
 ) -> np.ndarray:
     """Gammas (int8[n, n_comparisons], host) of explicit record pairs ``(left[r], right[r])``;
-    same as :meth:`gpulink.predict.Scorer.gammas_of_pairs`.
+    same as :meth:`gpulink.predict.Scorer.gammas_of_pairs`. ``prog``: a
+    :meth:`~gpulink.kernels.compare.ProgramArrays.select` of the scorer's program (default all).
 
     >>> g = gammas_of_pairs_gpu(scorer, np.array([0]), np.array([1]))  # doctest: +SKIP
     """
     from gpulink.device import device_memory_guard
 
     n = len(left)
-    n_comparisons = scorer.program.n_comparisons
+    args = device_args(scorer)
+    if prog is None:
+        prog, prog_args = scorer.prog, args["prog"]
+    else:
+        prog_args = tuple(_to_device(a) for a in prog.arrays())
+    n_comparisons = len(prog.comparison_start) - 1
     if n == 0:
         return np.empty((0, n_comparisons), np.int8)
     xp = array_module()
-    args = device_args(scorer)
     blocks, threads = launch_shape(n, scorer.scratch_ints, threads, blocks)
     with device_memory_guard(f"gammas of {n:,} pairs"):
         d_left = xp.ascontiguousarray(xp.asarray(left), dtype=np.int64)
@@ -555,8 +560,8 @@ def gammas_of_pairs_gpu(
         out = xp.empty((n, n_comparisons), np.int8)
         scratch = _scratch(xp, blocks, threads, scorer.scratch_ints)
         gpu_kernel("gammas")[blocks, threads](
-            d_left, d_right, *args["prog"], *args["packed"],
-            np.int64(scorer.prog.n_slots), scratch, out,
+            d_left, d_right, *prog_args, *args["packed"],
+            np.int64(prog.n_slots), scratch, out,
         )  # fmt: skip
         return _host(out)
 
