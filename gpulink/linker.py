@@ -150,9 +150,13 @@ class Linker:
     def _scorer(self, rules, *, use_tf: bool = True):
         from gpulink.predict import Scorer
 
+        # The packed columns depend on the records and the columns only: shared by every
+        # step of this linker (u, EM sessions, predict) instead of re-packed by each.
+        cache = self.__dict__.setdefault("_packed_cache", {})
         return Scorer(
-            self._record_table(), self.settings, rules, use_tf=use_tf, backend=self.backend
-        )
+            self._record_table(), self.settings, rules, use_tf=use_tf, backend=self.backend,
+            packed_cache=cache,
+        )  # fmt: skip
 
     def _history(self, step: str, **details) -> None:
         entry = {"step": step, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}

@@ -101,7 +101,10 @@ class Scorer:
 
     backend = CPU
 
-    def __init__(self, table, settings: Settings, rules, *, use_tf: bool = True, backend=None):
+    def __init__(
+        self, table, settings: Settings, rules, *, use_tf: bool = True, backend=None,
+        packed_cache: dict | None = None,
+    ):  # fmt: skip
         self.backend = backend or CPU
         self.settings = settings
         self.program = compile_program(settings)
@@ -118,7 +121,13 @@ class Scorer:
         for rule in self.rules:
             for expr in rule.expressions:
                 table.ensure_column(expr)
-        self.packed = pack_columns(table, self.columns)
+        key = tuple(self.columns)
+        if packed_cache is not None and key in packed_cache:
+            self.packed = packed_cache[key]
+        else:
+            self.packed = pack_columns(table, self.columns)
+            if packed_cache is not None:
+                packed_cache[key] = self.packed
         self.prog = program_arrays(self.program)
         self.weights = weight_tables(settings, self.columns, use_tf=use_tf)
         self.scratch_ints = scratch_size(self.packed)
@@ -245,6 +254,46 @@ class Scorer:
         """The int32 codes of packed column ``col``, one per record (contiguous)."""
         return np.ascontiguousarray(self.packed.codes[col])
 
+    def tf_columns_of_comparisons(self) -> np.ndarray:
+        """Per comparison, the packed column of its TF levels (-1 without TF)."""
+        tf_cols = np.full(self.program.n_comparisons, -1, np.int64)
+        for c, comparison in enumerate(self.settings.comparisons):
+            infos = comparison.tf_levels()
+            if infos:
+                tf_cols[c] = self.columns.index(infos[0].column)
+        return tf_cols
+
+    def iter_tf_rows(self, tf_specs, n_levels, *, active=None, chunk_pairs=DEFAULT_CHUNK_PAIRS):
+        """Per chunk of the blocked pairs, their EM rows with TF, ``(keys, constants)``, as
+        :func:`gpulink.em.tf_pair_keys` of their gammas and :meth:`tf_values` (one pass)."""
+        from gpulink import em
+
+        plan = self.plan()
+        specs = em._active_specs(tf_specs, active)
+        radix = np.asarray(n_levels, dtype=np.int64) + 1
+        tf_comparisons = np.asarray([c for c, sp in enumerate(specs) if sp is not None], np.int64)
+        tf_weight, tf_floor, _ = em._tf_tables(specs, list(n_levels))
+        tf_cols = self.tf_columns_of_comparisons()
+        run = launcher("tf_rows_range")
+        n_threads = numba.get_num_threads()
+        for p0 in range(0, plan.n_candidates, chunk_pairs):
+            p1 = min(plan.n_candidates, p0 + chunk_pairs)
+            span = p1 - p0
+            n_parts = int(max(1, min(n_threads * 4, span // 4096 + 1)))
+            keys = np.empty(span, np.int64)
+            constants = np.empty(span, np.float64)
+            counts = np.zeros(n_parts, np.int64)
+            run(
+                np.int64(p0), np.int64(p1), n_parts, radix, tf_comparisons, tf_weight, tf_floor,
+                tf_cols, *plan_arrays(plan), *self.prog.arrays(), *self._packed_args(),
+                self.packed.tf, self.packed.tf_base, self.prog.n_slots, self.scratch_ints,
+                keys, constants, counts,
+            )  # fmt: skip
+            starts = (span * np.arange(n_parts, dtype=np.int64)) // n_parts
+            keep = np.concatenate([np.arange(s, s + c) for s, c in zip(starts, counts)])
+            if len(keep):
+                yield keys[keep], constants[keep]
+
     def pattern_counts(self, chunk_pairs: int = DEFAULT_CHUNK_PAIRS):
         """Distinct gamma vectors of the blocked pairs and how many pairs have each."""
         plan = self.plan()
@@ -354,12 +403,8 @@ def _tf_of_pairs(scorer: Scorer, col: int, left: np.ndarray, right: np.ndarray):
 
 def match_probability(weights: np.ndarray) -> np.ndarray:
     """2^w / (1 + 2^w), stable for large |w|."""
-    with np.errstate(over="ignore"):
-        return np.where(
-            weights >= 0,
-            1.0 / (1.0 + np.exp2(-weights)),
-            np.exp2(weights) / (1.0 + np.exp2(weights)),
-        )
+    e = np.exp2(-np.abs(weights))  # 2^-w for w >= 0, else 2^w: never overflows
+    return np.where(weights >= 0, 1.0, e) / (1.0 + e)
 
 
 def pairs_table(scorer: Scorer, scored: ScoredPairs) -> pa.Table:

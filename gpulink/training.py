@@ -17,6 +17,7 @@ from gpulink import em, sampling
 from gpulink.blocking import block_on, to_blocking_rule, to_blocking_rules
 from gpulink.errors import InputError, SettingsError
 from gpulink.expressions import parse
+from gpulink.kernels.grouping import distinct_rows
 from gpulink.levels import LEAF_EXACT, Leaf, Node, iter_leaves
 from gpulink.settings import LEVEL_NOT_OBSERVED_TEXT
 
@@ -394,11 +395,15 @@ class LinkerTraining:
         # chunk is reduced to its distinct rows with counts as it streams past: memory follows
         # the distinct rows, not the (possibly billions of) training pairs.
         rows = DistinctRows()
-        for chunk in iter_blocked_pairs(scorer.plan()):
-            gammas = scorer.gammas_of_pairs(chunk.left, chunk.right)
-            tf_values = scorer.tf_values(chunk.left, chunk.right)
-            k, c = em.tf_pair_keys(gammas, tf_values, specs, n_levels, active=active)
-            rows.add(k, c, np.ones(len(k)))
+        if scorer.backend.is_gpu:
+            for chunk in iter_blocked_pairs(scorer.plan()):
+                gammas = scorer.gammas_of_pairs(chunk.left, chunk.right)
+                tf_values = scorer.tf_values(chunk.left, chunk.right)
+                k, c = em.tf_pair_keys(gammas, tf_values, specs, n_levels, active=active)
+                rows.add(k, c, np.ones(len(k)))
+        else:
+            for k, c in scorer.iter_tf_rows(specs, n_levels, active=active):
+                rows.add(k, c, np.ones(len(k)))
         keys, constants, counts = rows.result()
         if counts.sum() == 0:
             raise InputError(
@@ -432,13 +437,12 @@ def _distinct(keys, constants, counts):
     """Distinct (key, constant) rows (bit-exact) and their summed counts."""
     if len(keys) == 0:
         return keys, constants, counts
-    bits = constants.view(np.int64)
-    order = np.lexsort((bits, keys))
-    k, b, n = keys[order], bits[order], counts[order]
-    start = np.ones(len(k), bool)
-    start[1:] = (k[1:] != k[:-1]) | (b[1:] != b[:-1])
-    first = np.flatnonzero(start)
-    return k[first], b[first].view(np.float64), np.add.reduceat(n, first)
+    k, b, n = distinct_rows(
+        np.ascontiguousarray(keys, np.int64),
+        np.ascontiguousarray(constants, np.float64).view(np.int64),
+        np.ascontiguousarray(counts, np.float64),
+    )
+    return k, b.view(np.float64), n
 
 
 class DistinctRows:

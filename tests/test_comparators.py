@@ -286,14 +286,24 @@ def test_jaro_upper_bound_bounds_rapidfuzz(all_pairs, winkler):
     """The cheap bound the pipeline uses to skip matching is never below the true similarity,
     on every group (incl. non-ASCII, where code points collide mod 128) and is tight enough
     to reject most random name pairs at Splink's thresholds."""
+    from gpulink.kernels import compare as kc
+
     bound = cpu(ks.jaro_upper_bound)
+    set_bound = cpu(kc.jaro_set_bound)
     exact = JaroWinkler.similarity if winkler else Jaro.similarity
     below = total = 0
     for group, pairs in all_pairs.items():
         for x, y in pairs:
+            if not x or not y:
+                continue
             ax, ay = _cp(x), _cp(y)
+            sets = kc.char_set_words(
+                np.concatenate([ax, ay]), np.array([0, len(ax), len(ax) + len(ay)])
+            )
             upper = bound(ax, 0, len(ax), ay, 0, len(ay), winkler)
             assert upper + 1e-12 >= exact(x, y), (group, x, y, upper, exact(x, y))
+            loose = set_bound(sets, 0, 4, ax, 0, len(ax), ay, 0, len(ay), winkler)
+            assert loose + 1e-12 >= upper, (group, x, y, loose, upper)
             if group == "names":
                 total += 1
                 below += upper < 0.8

@@ -15,6 +15,10 @@ Packed columns (built on the host by :func:`pack_columns`, moved to the device a
 * numbers / dates: ``values[val_base[c] + k]``.
 * arrays: element codes of value ``k`` of column ``c`` span
   ``elements[arr_offsets[arr_base[c] + k] : arr_offsets[arr_base[c] + k + 1]]``.
+* character sets of strings: for a string column ``c`` (which has no array offsets of its
+  own), ``e = arr_offsets[arr_base[c]]`` and ``elements[e + 4k : e + 4k + 4]`` hold the set of
+  the code points (mod 128) of value ``k`` as four 32-bit words: the Jaro bound reads two
+  sets instead of two strings.
 * term frequencies: ``tf[tf_base[c] + k]``.
 """
 
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gpulink.kernels._targets import kernel_body
+from gpulink.kernels._targets import cpu_jit, kernel_body
 from gpulink.kernels.numeric import abs_difference, great_circle_km
 from gpulink.kernels.program import (
     LEAF_ABS_DIFF_LE,
@@ -55,8 +59,11 @@ from gpulink.kernels.strings import (
     jaro_upper_bound,
     jaro_winkler,
     levenshtein,
+    popcount,
     scratch_ints_needed,
 )
+
+U32 = np.uint64(32)
 
 # Three-valued logic, as SQL's CASE WHEN sees it.
 FALSE = 0
@@ -107,6 +114,26 @@ class PackedColumns:
         return PackedColumns(**moved, max_string_length=self.max_string_length)
 
 
+@cpu_jit(nogil=True)
+def char_set_words(chars, offsets):
+    """Per string ``k`` (``chars[offsets[k]:offsets[k+1]]``), its code points mod 128 as a
+    128-bit set in four int32 words ``out[4k:4k+4]`` (low bits first).
+
+    >>> char_set_words(np.array([0, 33, 64], np.uint32), np.array([0, 3])).tolist()
+    [1, 2, 1, 0]
+    """
+    n = offsets.shape[0] - 1
+    out = np.zeros(4 * max(n, 0), np.int32)
+    for k in range(n):
+        words = np.zeros(4, np.uint32)
+        for t in range(offsets[k], offsets[k + 1]):
+            c = chars[t] & 127
+            words[c >> 5] |= np.uint32(1) << np.uint32(c & 31)
+        for w in range(4):
+            out[4 * k + w] = np.int32(words[w])
+    return out
+
+
 def pack_columns(table, expressions: list[str]) -> PackedColumns:
     """Pack the encoded columns ``expressions`` of a :class:`~gpulink.table.RecordTable`.
 
@@ -145,12 +172,15 @@ def pack_columns(table, expressions: list[str]) -> PackedColumns:
         val_parts.append(np.asarray(col.values, dtype=np.float64))
         n_val += len(val_parts[-1])
         arr_base[c] = n_arr
-        arr_off_parts.append(offsets + n_elem if col.kind == "array" else np.zeros(1, np.int64))
-        elem_parts.append(
-            np.asarray(col.elements, dtype=np.int32)
-            if col.kind == "array"
-            else np.zeros(0, np.int32)
-        )
+        if col.kind == "array":
+            arr_off_parts.append(offsets + n_elem)
+            elem_parts.append(np.asarray(col.elements, dtype=np.int32))
+        elif col.kind == "string":
+            arr_off_parts.append(np.array([n_elem], np.int64))
+            elem_parts.append(char_set_words(np.asarray(col.chars, np.uint32), offsets))
+        else:
+            arr_off_parts.append(np.zeros(1, np.int64))
+            elem_parts.append(np.zeros(0, np.int32))
         n_arr += len(arr_off_parts[-1])
         n_elem += len(elem_parts[-1])
         tf_base[c] = n_tf
@@ -342,8 +372,50 @@ def sorted_intersection_size(elements, a0, a1, b0, b1):
 
 
 @kernel_body
-def string_metric(kind, bound, ci, cj, c, chars, str_offsets, str_base, scratch):
-    """The similarity (or distance) ``kind`` between values ``ci`` and ``cj`` of string column c."""
+def _set_word(elements, at):
+    """Two int32 words of a character set as one uint64."""
+    return np.uint64(np.uint32(elements[at])) | (np.uint64(np.uint32(elements[at + 1])) << U32)
+
+
+@kernel_body
+def jaro_set_bound(elements, sa, sb, a, a0, la, b, b0, lb, winkler):
+    """An upper bound of Jaro (``winkler``: Jaro-Winkler) from the strings' character sets
+    (``elements[sa:sa+4]``, ``elements[sb:sb+4]``, see the module docstring) and lengths.
+
+    Each distinct character of one string missing from the other removes at least one possible
+    match: ``m <= min(|a| - |A \\ B|, |b| - |B \\ A|)``; then as :func:`jaro_upper_bound`.
+    """
+    a_lo = _set_word(elements, sa)
+    a_hi = _set_word(elements, sa + 2)
+    b_lo = _set_word(elements, sb)
+    b_hi = _set_word(elements, sb + 2)
+    m_a = la - popcount(a_lo & ~b_lo) - popcount(a_hi & ~b_hi)
+    m_b = lb - popcount(b_lo & ~a_lo) - popcount(b_hi & ~a_hi)
+    m = m_a if m_a < m_b else m_b
+    if m <= 0:
+        return 0.0
+    sim = (m / la + m / lb + 1.0) / 3.0
+    if winkler and sim > 0.7:
+        n = la if la < lb else lb
+        if n > 4:
+            n = 4
+        pre = 0
+        while pre < n and a[a0 + pre] == b[b0 + pre]:
+            pre += 1
+        sim += pre * 0.1 * (1.0 - sim)
+    return sim
+
+
+@kernel_body
+def string_metric(
+    kind, bound, ci, cj, c, chars, str_offsets, str_base, elements, arr_offsets, arr_base, scratch
+):  # fmt: skip
+    """The similarity (or distance) ``kind`` between values ``ci`` and ``cj`` of string column c.
+
+    ``bound``: for distances the largest threshold read (the comparator may stop above it);
+    for Jaro and Jaro-Winkler the lowest threshold read: a pair whose cheap upper bound is
+    below it returns that bound (below every threshold) without matching characters.
+    """
     base = str_base[c]
     a0 = str_offsets[base + ci]
     a1 = str_offsets[base + ci + 1]
@@ -352,12 +424,17 @@ def string_metric(kind, bound, ci, cj, c, chars, str_offsets, str_base, scratch)
     if kind == LEAF_JARO_GE or kind == LEAF_JARO_WINKLER_GE:
         if a1 == a0 and b1 == b0:
             return 0.0  # DuckDB (so Splink) scores two empty strings 0; rapidfuzz says 1
-        if bound > 0.0:
-            # ``bound`` is the lowest threshold read from this slot: below it, any value below
-            # it gives the same answers. The margin absorbs rounding in the bound's arithmetic.
-            upper = jaro_upper_bound(
-                chars, a0, a1, chars, b0, b1, kind == LEAF_JARO_WINKLER_GE
+        if bound > 0.0 and a1 > a0 and b1 > b0:
+            # Two bounds, cheapest first; the margin absorbs rounding in their arithmetic.
+            winkler = kind == LEAF_JARO_WINKLER_GE
+            sets = arr_offsets[arr_base[c]]
+            upper = jaro_set_bound(
+                elements, sets + 4 * ci, sets + 4 * cj, chars, a0, a1 - a0, chars, b0, b1 - b0,
+                winkler,
             )  # fmt: skip
+            if upper < bound - 1e-9:
+                return upper
+            upper = jaro_upper_bound(chars, a0, a1, chars, b0, b1, winkler)
             if upper < bound - 1e-9:
                 return upper
     if kind == LEAF_JARO_GE:
@@ -409,7 +486,10 @@ def eval_leaf(
             metric = metric_cache[slot]
         else:
             bound = slot_bound[slot] if slot >= 0 else -1.0
-            metric = string_metric(kind, bound, ci, cj, c, chars, str_offsets, str_base, scratch)
+            metric = string_metric(
+                kind, bound, ci, cj, c, chars, str_offsets, str_base, elements, arr_offsets,
+                arr_base, scratch,
+            )  # fmt: skip
             if slot >= 0:
                 metric_cache[slot] = metric
         if kind == LEAF_LEVENSHTEIN_LE or kind == LEAF_DAMERAU_LE:
@@ -584,7 +664,7 @@ def gammas_of_rows(
                                     bound = slot_bound[slot] if slot >= 0 else -1.0
                                     metric = string_metric(
                                         kind, bound, ci, cj, col, chars, str_offsets, str_base,
-                                        scratch,
+                                        elements, arr_offsets, arr_base, scratch,
                                     )  # fmt: skip
                                     if slot >= 0:
                                         metric_cache[slot] = metric

@@ -72,4 +72,46 @@ def stable_order(keys, n_keys):
     return order
 
 
-__all__ = ["dense_ids", "stable_order"]
+@cpu_jit(nogil=True)
+def distinct_rows(keys, bits, counts):
+    """Distinct ``(keys[r], bits[r])`` rows (int64 pairs) with their summed ``counts``.
+
+    Rows come out in order of first appearance.
+
+    >>> k, b, n = distinct_rows(np.array([5, 5, 2]), np.array([1, 1, 1]), np.ones(3))
+    >>> k.tolist(), b.tolist(), n.tolist()
+    ([5, 2], [1, 1], [2.0, 1.0])
+    """
+    n = keys.shape[0]
+    bits_log = 1
+    while (1 << bits_log) < 2 * n:
+        bits_log += 1
+    size = 1 << bits_log
+    mask = size - 1
+    shift = np.uint64(64 - bits_log)
+    slot_row = np.full(size, -1, np.int64)
+    out_k = np.empty(n, np.int64)
+    out_b = np.empty(n, np.int64)
+    out_n = np.zeros(n, np.float64)
+    m = 0
+    for r in range(n):
+        k = keys[r]
+        b = bits[r]
+        h = np.int64(((np.uint64(k) ^ (np.uint64(b) * _GOLDEN)) * _GOLDEN) >> shift) & mask
+        while True:
+            s = slot_row[h]
+            if s < 0:
+                slot_row[h] = m
+                out_k[m] = k
+                out_b[m] = b
+                out_n[m] = counts[r]
+                m += 1
+                break
+            if out_k[s] == k and out_b[s] == b:
+                out_n[s] += counts[r]
+                break
+            h = (h + 1) & mask
+    return out_k[:m].copy(), out_b[:m].copy(), out_n[:m].copy()
+
+
+__all__ = ["dense_ids", "distinct_rows", "stable_order"]

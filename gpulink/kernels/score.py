@@ -150,6 +150,84 @@ def _gamma_histogram_range(
                 a, b = advance_local(a, b, s, seg_a, seg_na, seg_b, seg_nb)
 
 
+def _tf_rows_range(
+    p0, p1, n_parts, radix, tf_comparisons, tf_weight, tf_floor, tf_col,
+    seg_start, seg_a, seg_na, seg_b, seg_nb, seg_rule, members, groups, source_codes, link_type,
+    leaf_kind, leaf_col, leaf_col2, leaf_threshold, leaf_metric, slot_bound,
+    program, level_start, level_gamma, comparison_start,
+    codes, chars, str_offsets, str_base, values, val_base, elements, arr_offsets, arr_base,
+    tf, tf_base, n_slots, scratch_ints, out_keys, out_const, out_count,
+):  # fmt: skip
+    """Per blocked pair, its EM row with term frequencies: the key (gamma pattern, then one
+    flag per TF comparison: does a TF term apply) and ``Σ -w·log2(max(tf, tf_min))`` over the
+    terms that apply, as :func:`gpulink.em.tf_pair_keys` computes from gammas and TF values."""
+    n_comparisons = comparison_start.shape[0] - 1
+    n_seg = seg_start.shape[0] - 1
+    total = p1 - p0
+    for part in numba.prange(n_parts):
+        start = p0 + total * part // n_parts
+        end = p0 + total * (part + 1) // n_parts
+        metric_cache = np.empty(max(n_slots, 1), np.float64)
+        scratch = np.empty(scratch_ints, np.int32)
+        stack = np.empty(MAX_STACK, np.int8)
+        buf_i = np.empty(BATCH, np.int64)
+        buf_j = np.empty(BATCH, np.int64)
+        gam = np.empty((BATCH, n_comparisons), np.int8)
+        out = start - p0
+        n_out = 0
+        if start < end:
+            s = find_segment(seg_start, n_seg, start)
+            a, b = local_pair(s, start - seg_start[s], seg_a, seg_na, seg_b, seg_nb)
+            n_buf = 0
+            for p in range(start, end):
+                if p == seg_start[s + 1]:
+                    s += 1
+                    a, b = local_pair(s, 0, seg_a, seg_na, seg_b, seg_nb)
+                i, j = oriented_pair(s, a, b, seg_a, seg_b, members)
+                k = seg_rule[s]
+                if pair_is_emitted(i, j, k, groups, source_codes, link_type):
+                    buf_i[n_buf] = i
+                    buf_j[n_buf] = j
+                    n_buf += 1
+                if n_buf > 0 and (n_buf == BATCH or p == end - 1):
+                    gammas_of_rows(
+                        0, 0, buf_i, buf_j, 0, n_buf, gam, 0,
+                        leaf_kind, leaf_col, leaf_col2, leaf_threshold, leaf_metric, slot_bound,
+                        program, level_start, level_gamma, comparison_start,
+                        codes, chars, str_offsets, str_base, values, val_base,
+                        elements, arr_offsets, arr_base, metric_cache, scratch, stack,
+                    )  # fmt: skip
+                    for t in range(n_buf):
+                        key = 0
+                        for cc in range(n_comparisons):
+                            key = key * radix[cc] + (gam[t, cc] + 1)
+                        constant = 0.0
+                        for q in range(tf_comparisons.shape[0]):
+                            cc = tf_comparisons[q]
+                            g = gam[t, cc]
+                            applies = 0
+                            if g >= 0:
+                                w = tf_weight[cc, g]
+                                col = tf_col[cc]
+                                value = -1.0
+                                code_l = codes[col, buf_i[t]]
+                                code_r = codes[col, buf_j[t]]
+                                if code_l >= 0:
+                                    value = tf[tf_base[col] + code_l]
+                                if code_r >= 0:
+                                    value = max(value, tf[tf_base[col] + code_r])
+                                if w != 0.0 and value >= 0.0:
+                                    applies = 1
+                                    constant -= w * np.log2(max(value, tf_floor[cc, g]))
+                            key = key * 2 + applies
+                        out_keys[out + n_out] = key
+                        out_const[out + n_out] = constant
+                        n_out += 1
+                    n_buf = 0
+                a, b = advance_local(a, b, s, seg_a, seg_na, seg_b, seg_nb)
+        out_count[part] = n_out
+
+
 @cpu_jit(_nrt=False)
 def touch_records(left, right, r0, r1, codes, chars, str_offsets, str_base):
     """Load, without using, what scoring pairs ``left[r0:r1]``/``right[r0:r1]`` will read.
@@ -230,6 +308,7 @@ def launcher(name: str):
             "score_range": _score_range,
             "gamma_histogram_range": _gamma_histogram_range,
             "gammas_of_pairs": _gammas_of_pairs,
+            "tf_rows_range": _tf_rows_range,
         }[name]
         _LAUNCHERS[name] = cpu_jit(parallel=True)(retarget_launcher(source, "cpu"))
     return _LAUNCHERS[name]
