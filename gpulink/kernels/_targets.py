@@ -7,7 +7,8 @@ Mark it with :func:`kernel_body`; it stays an ordinary Python function (the slow
 ``cpu(body)`` and ``gpu(body)`` return compiled versions. A body may call other bodies by their
 global names; each target gets its own copy of the body whose globals point at that target's
 compiled versions of the bodies it calls, so the CPU build calls CPU code and the GPU build calls
-device functions, from one source text.
+device functions, from one source text. A body module's global ``ON_GPU`` reads True in the
+GPU build and False in the CPU build (a compile-time constant: the other branch is dropped).
 
 >>> import numpy as np
 >>> @kernel_body
@@ -44,6 +45,8 @@ def _retarget(fn, target: str, jit):
     if key in _COMPILED:
         return _COMPILED[key]
     new_globals = dict(fn.__globals__)
+    if "ON_GPU" in new_globals:
+        new_globals["ON_GPU"] = target == "gpu"
     for name in fn.__code__.co_names:
         obj = new_globals.get(name)
         if _is_body(obj) and obj is not fn:

@@ -21,6 +21,7 @@ import numpy as np
 
 from gpulink.kernels._targets import kernel_body, retarget_launcher
 from gpulink.kernels.strings import (
+    PATTERN_TABLE_INTS,
     WORD,
     damerau_levenshtein,
     jaccard,
@@ -152,7 +153,7 @@ def run_cpu(metric, a_chars, a_off, b_chars, b_off, valid, max_dist=-1, max_len=
         return out
     if max_len is None:
         max_len = _max_len(a_off, b_off)
-    need = max(scratch_ints_for(metric, max_len), 1)
+    need = max(scratch_ints_for(metric, max_len), PATTERN_TABLE_INTS)
     n_chunks = min(n, max(1, numba.get_num_threads()) * 8)
     scratch = np.empty((n_chunks, need), np.int32)
     cpu_launcher()(metric, a_chars, a_off, b_chars, b_off, valid, max_dist, scratch, out)

@@ -21,6 +21,7 @@ from gpulink.kernels.pairs import (
     pair_is_emitted,
 )
 from gpulink.kernels.program import MAX_STACK
+from gpulink.kernels.strings import PATTERN_TABLE_INTS
 from gpulink.kernels.weights import match_weights_of_rows
 
 #: Pairs a launcher part gathers before scoring them in one body call (the calls' fixed cost,
@@ -45,7 +46,7 @@ def _score_range(
         start = p0 + total * part // n_parts
         end = p0 + total * (part + 1) // n_parts
         metric_cache = np.empty(max(n_slots, 1), np.float64)
-        scratch = np.empty(scratch_ints, np.int32)
+        scratch = np.empty(max(scratch_ints, PATTERN_TABLE_INTS), np.int32)
         stack = np.empty(MAX_STACK, np.int8)
         buf_i = np.empty(BATCH, np.int64)
         buf_j = np.empty(BATCH, np.int64)
@@ -114,7 +115,7 @@ def _gamma_histogram_range(
         start = p0 + total * part // n_parts
         end = p0 + total * (part + 1) // n_parts
         metric_cache = np.empty(max(n_slots, 1), np.float64)
-        scratch = np.empty(scratch_ints, np.int32)
+        scratch = np.empty(max(scratch_ints, PATTERN_TABLE_INTS), np.int32)
         stack = np.empty(MAX_STACK, np.int8)
         buf_i = np.empty(BATCH, np.int64)
         buf_j = np.empty(BATCH, np.int64)
@@ -168,7 +169,7 @@ def _tf_rows_range(
         start = p0 + total * part // n_parts
         end = p0 + total * (part + 1) // n_parts
         metric_cache = np.empty(max(n_slots, 1), np.float64)
-        scratch = np.empty(scratch_ints, np.int32)
+        scratch = np.empty(max(scratch_ints, PATTERN_TABLE_INTS), np.int32)
         stack = np.empty(MAX_STACK, np.int8)
         buf_i = np.empty(BATCH, np.int64)
         buf_j = np.empty(BATCH, np.int64)
@@ -283,7 +284,7 @@ def _gammas_of_pairs(
         start = n * part // n_parts
         end = n * (part + 1) // n_parts
         metric_cache = np.empty(max(n_slots, 1), np.float64)
-        scratch = np.empty(scratch_ints, np.int32)
+        scratch = np.empty(max(scratch_ints, PATTERN_TABLE_INTS), np.int32)
         stack = np.empty(MAX_STACK, np.int8)
         for r0 in range(start, end, TOUCH_BATCH):
             r1 = min(r0 + TOUCH_BATCH, end)

@@ -50,6 +50,16 @@ _H01 = np.uint64(0x0101010101010101)
 #: Longest string (code points) a fast path keeps in one 64-bit mask.
 WORD = 64
 
+#: True in the GPU build of every body (set by :mod:`gpulink.kernels._targets`): lets a body
+#: choose, at compile time, the form that suits the target.
+ON_GPU = False
+
+#: Scratch ints of the CPU's Jaro pattern table: a 64-bit match mask per ASCII code point.
+PATTERN_TABLE_INTS = 256
+
+#: Jaro match windows at least this wide use the pattern table (on the CPU).
+TABLE_MIN_WINDOW = 9
+
 
 def scratch_ints_needed(max_len: int) -> int:
     """int32 scratch entries per thread sufficient for every comparator on strings <= ``max_len``.
@@ -61,6 +71,12 @@ def scratch_ints_needed(max_len: int) -> int:
     """
     max_len = max(int(max_len), 0)
     return 4 * max_len + 8
+
+
+def cpu_scratch_ints(max_len: int) -> int:
+    """Scratch ints per CPU thread: :func:`scratch_ints_needed` and room for the Jaro pattern
+    table (the CPU's fast path for long strings; without the room the bodies do without)."""
+    return max(scratch_ints_needed(max_len), PATTERN_TABLE_INTS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -133,15 +149,79 @@ def _window_matches(p, p0, lp, c, j, bound):
 
 
 @kernel_body
-def _jaro_match_short(p, p0, lp, t, t0, lt, bound):
+def _build_pattern_table(p, p0, lp, scratch):
+    """Write the match mask of every ASCII code point of ``p[p0:p0+lp]`` into ``scratch``
+    (two int32 words per code point) and return the set of those code points (two uint64).
+
+    Only the entries of the returned set are written: :func:`_pattern_mask` reads no other,
+    so the table needs no clearing before or after.
+    """
+    lo = U0
+    hi = U0
+    for i in range(lp):
+        c = p[p0 + i]
+        if c < 128:
+            scratch[2 * c] = 0
+            scratch[2 * c + 1] = 0
+            if c < 64:
+                lo |= U1 << np.uint64(c)
+            else:
+                hi |= U1 << np.uint64(c - 64)
+    for i in range(lp):
+        c = p[p0 + i]
+        if c < 128:
+            if i < 32:
+                scratch[2 * c] |= np.int32(np.uint32(1) << np.uint32(i))
+            else:
+                scratch[2 * c + 1] |= np.int32(np.uint32(1) << np.uint32(i - 32))
+    return lo, hi
+
+
+@kernel_body
+def _pattern_mask(p, p0, lp, c, j, bound, scratch, set_lo, set_hi):
+    """:func:`_window_matches` through the table of :func:`_build_pattern_table`."""
+    if c >= 128:
+        return _window_matches(p, p0, lp, c, j, bound)
+    if c < 64:
+        present = (set_lo >> np.uint64(c)) & U1
+    else:
+        present = (set_hi >> np.uint64(c - 64)) & U1
+    if present == U0:
+        return U0
+    x = np.uint64(np.uint32(scratch[2 * c])) | (
+        np.uint64(np.uint32(scratch[2 * c + 1])) << np.uint64(32)
+    )
+    lo = j - bound
+    if lo < 0:
+        lo = 0
+    hi = j + bound + 1
+    if hi > lp:
+        hi = lp
+    if hi <= lo:
+        return U0
+    width = hi - lo
+    window = ALL_ONES if width >= WORD else (U1 << np.uint64(width)) - U1
+    return x & (window << np.uint64(lo))
+
+
+@kernel_body
+def _jaro_match_short(p, p0, lp, t, t0, lt, bound, scratch):
     """Matches and transpositions (halved later) of Jaro with ``lp <= 64``, ``lt`` unbounded.
 
     Greedy matching as rapidfuzz: each text character ``t[j]`` takes the first unmatched pattern
     position ``i`` with ``|i - j| <= bound`` holding the same character (the lowest set bit of
     its window match mask, minus the matched positions). Matched pattern positions live in one
     uint64; matched text positions too when ``lt <= 64``, else the greedy pass is replayed to
-    visit them in order (no scratch needed at any length). Returns ``(m, transpositions)``.
+    visit them in order. The window masks come from comparing the window's characters (GPU,
+    narrow windows) or, on the CPU for wide windows, from a per-pattern table in ``scratch``
+    (when it has :data:`PATTERN_TABLE_INTS` entries). Returns ``(m, transpositions)``.
     """
+    table = (not ON_GPU) and 2 * bound + 1 >= TABLE_MIN_WINDOW
+    table = table and scratch.shape[0] >= PATTERN_TABLE_INTS
+    set_lo = U0
+    set_hi = U0
+    if table:
+        set_lo, set_hi = _build_pattern_table(p, p0, lp, scratch)
     p_flag = U0
     t_flag = U0
     j_end = lp + bound
@@ -149,7 +229,12 @@ def _jaro_match_short(p, p0, lp, t, t0, lt, bound):
         j_end = lt
     if lt <= WORD:
         for j in range(j_end):
-            low = _lowest_bit(_window_matches(p, p0, lp, t[t0 + j], j, bound) & ~p_flag)
+            c = t[t0 + j]
+            if table:
+                x = _pattern_mask(p, p0, lp, c, j, bound, scratch, set_lo, set_hi)
+            else:
+                x = _window_matches(p, p0, lp, c, j, bound)
+            low = _lowest_bit(x & ~p_flag)
             p_flag |= low
             t_flag |= np.uint64(low != U0) << np.uint64(j)
         m = popcount(p_flag)
@@ -163,7 +248,12 @@ def _jaro_match_short(p, p0, lp, t, t0, lt, bound):
             p_flag ^= pb
         return m, trans
     for j in range(j_end):
-        p_flag |= _lowest_bit(_window_matches(p, p0, lp, t[t0 + j], j, bound) & ~p_flag)
+        c = t[t0 + j]
+        if table:
+            x = _pattern_mask(p, p0, lp, c, j, bound, scratch, set_lo, set_hi)
+        else:
+            x = _window_matches(p, p0, lp, c, j, bound)
+        p_flag |= _lowest_bit(x & ~p_flag)
     m = popcount(p_flag)
     if m == 0:
         return 0, 0
@@ -173,7 +263,11 @@ def _jaro_match_short(p, p0, lp, t, t0, lt, bound):
     rest = p_flag
     for j in range(j_end):
         c = t[t0 + j]
-        low = _lowest_bit(_window_matches(p, p0, lp, c, j, bound) & ~q_flag)
+        if table:
+            x = _pattern_mask(p, p0, lp, c, j, bound, scratch, set_lo, set_hi)
+        else:
+            x = _window_matches(p, p0, lp, c, j, bound)
+        low = _lowest_bit(x & ~q_flag)
         if low != U0:
             q_flag |= low
             pb = _lowest_bit(rest)
@@ -221,7 +315,7 @@ def _jaro_match_long(p, p0, lp, t, t0, lt, bound, scratch):
 def _jaro_match(p, p0, lp, t, t0, lt, bound, scratch):
     """(matches, transpositions) with ``lp <= lt``: registers when ``lp <= 64``, else scratch."""
     if lp <= WORD:
-        return _jaro_match_short(p, p0, lp, t, t0, lt, bound)
+        return _jaro_match_short(p, p0, lp, t, t0, lt, bound, scratch)
     return _jaro_match_long(p, p0, lp, t, t0, lt, bound, scratch)
 
 
@@ -263,66 +357,6 @@ def jaro(a, a0, a1, b, b0, b1, scratch):
     sim = m / la + m / lb
     sim += (m - trans) / m
     return sim / 3.0
-
-
-@kernel_body
-def _char_set(a, a0, la):
-    """The characters of ``a[a0:a0+la]`` as a 128-bit set (two uint64), code point mod 128."""
-    lo = U0
-    hi = U0
-    for i in range(la):
-        c = a[a0 + i] & 127
-        if c < 64:
-            lo |= U1 << np.uint64(c)
-        else:
-            hi |= U1 << np.uint64(c - 64)
-    return lo, hi
-
-
-@kernel_body
-def _count_outside(a, a0, la, lo, hi):
-    """How many characters of ``a[a0:a0+la]`` fall outside the set ``(lo, hi)``."""
-    n = 0
-    for i in range(la):
-        c = a[a0 + i] & 127
-        if c < 64:
-            n += (lo >> np.uint64(c)) & U1 == U0
-        else:
-            n += (hi >> np.uint64(c - 64)) & U1 == U0
-    return n
-
-
-@kernel_body
-def jaro_upper_bound(a, a0, a1, b, b0, b1, winkler):
-    """An upper bound of :func:`jaro` (``winkler``: of :func:`jaro_winkler`), without matching.
-
-    A character of one string whose code point (mod 128) occurs nowhere in the other can never
-    match, so ``m <= min(|a| - misses(a), |b| - misses(b))`` and, transpositions aside,
-    ``jaro <= (m/|a| + m/|b| + 1) / 3``; Winkler's boost grows with Jaro, so the bound with
-    the true common prefix bounds Jaro-Winkler. Costs ``2(|a| + |b|)`` register operations,
-    a fraction of the match itself; lets a threshold test skip most non-matching pairs.
-    """
-    la = a1 - a0
-    lb = b1 - b0
-    if la == 0 or lb == 0:
-        return 1.0 if la == lb else 0.0
-    a_lo, a_hi = _char_set(a, a0, la)
-    b_lo, b_hi = _char_set(b, b0, lb)
-    m_a = la - _count_outside(a, a0, la, b_lo, b_hi)
-    m_b = lb - _count_outside(b, b0, lb, a_lo, a_hi)
-    m = m_a if m_a < m_b else m_b
-    if m == 0:
-        return 0.0
-    sim = (m / la + m / lb + 1.0) / 3.0
-    if winkler and sim > 0.7:
-        n = la if la < lb else lb
-        if n > 4:
-            n = 4
-        pre = 0
-        while pre < n and a[a0 + pre] == b[b0 + pre]:
-            pre += 1
-        sim += pre * 0.1 * (1.0 - sim)
-    return sim
 
 
 @kernel_body
