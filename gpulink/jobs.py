@@ -6,7 +6,8 @@ A job file is JSON; relative paths are relative to the job file. Keys:
   ``input_table_aliases``: names for the inputs (optional).
 - ``model``: a model JSON path (a Splink or gpulink model) and/or ``training``: a list of steps,
   each ``{"step": "lambda", "rules": [...], "recall": 0.7}``,
-  ``{"step": "u", "max_pairs": 1e6, "seed": 1}`` or ``{"step": "em", "rule": ...}``.
+  ``{"step": "u", "max_pairs": 1e6, "seed": 1}`` (also ``min_count_per_level``,
+  ``num_chunks``, as the training method) or ``{"step": "em", "rule": ...}``.
   A rule is SQL (``"l.dob = r.dob"``) or a list of column expressions (``["first_name", "dob"]``).
 - ``outputs``: ``pairs`` (a parquet dataset folder, one part per task), ``clusters`` (a parquet
   file), ``model`` (the trained model JSON). At least one.
@@ -49,7 +50,11 @@ _KEYS = {
     "n_parts", "backend",
 }  # fmt: skip
 _OUTPUTS = {"pairs", "clusters", "model"}
-_STEPS = {"lambda": {"rules", "recall"}, "u": {"max_pairs", "seed"}, "em": {"rule"}}
+_STEPS = {
+    "lambda": {"rules", "recall"},
+    "u": {"max_pairs", "seed", "min_count_per_level", "num_chunks"},
+    "em": {"rule"},
+}
 
 
 def _need(cond: bool, message: str) -> None:
@@ -115,6 +120,16 @@ def validate_job(spec: dict) -> dict:
             _need(
                 isinstance(mp, (int, float)) and mp >= 1,
                 f"{where}.max_pairs must be >= 1, got {mp!r}",
+            )
+            mc = step.get("min_count_per_level", 100)
+            _need(
+                mc is None or (isinstance(mc, int) and mc >= 0),
+                f"{where}.min_count_per_level must be null or an integer >= 0, got {mc!r}",
+            )
+            nc = step.get("num_chunks", 10)
+            _need(
+                isinstance(nc, int) and nc >= 1,
+                f"{where}.num_chunks must be an integer >= 1, got {nc!r}",
             )
         else:
             _need("rule" in step, f"{where}.rule is missing: the EM blocking rule")
@@ -316,8 +331,10 @@ def _train(linker, steps: list, summary: dict) -> None:
             )
         elif kind == "u":
             linker.training.estimate_u_using_random_sampling(
-                max_pairs=float(step.get("max_pairs", 1e6)), seed=step.get("seed")
-            )
+                max_pairs=float(step.get("max_pairs", 1e6)), seed=step.get("seed"),
+                min_count_per_level=step.get("min_count_per_level", 100),
+                num_chunks=step.get("num_chunks", 10),
+            )  # fmt: skip
         else:
             linker.training.estimate_parameters_using_expectation_maximisation(_rule(step["rule"]))
         summary["seconds"][f"train_{k}_{kind}"] = time.perf_counter() - start

@@ -92,7 +92,7 @@ def sample_records(
 
     >>> s = sample_records(np.zeros(100, np.int32), "dedupe_only", 1e9, 10,
     ...                    np.random.default_rng(0))
-    >>> len(s.records), sorted(set(s.labels.tolist())) == list(range(100))
+    >>> len(s.records), bool(s.labels.min() >= 0 and s.labels.max() < 100)
     (100, True)
     """
     n = len(source_codes)

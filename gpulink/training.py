@@ -213,10 +213,13 @@ class LinkerTraining:
         again and scores chunk after chunk until that holds (``None``: all chunks, every
         pair). When the sample is the whole input and all chunks run, u is exact.
 
-        >>> import gpulink as gl
-        >>> linker = gl.Linker(gl.datasets.synthetic_people(2000, seed=1),  # doctest: +SKIP
-        ...                    gl.demo.demo_settings())
-        >>> linker.training.estimate_u_using_random_sampling(1e5, seed=1)  # doctest: +SKIP
+        >>> import gpulink as gl, gpulink.comparison_library as cl
+        >>> from gpulink.datasets import synthetic_people
+        >>> s = gl.SettingsCreator("dedupe_only", [cl.ExactMatch("first_name")])
+        >>> linker = gl.Linker(synthetic_people(2000, seed=1), s, backend="cpu")
+        >>> linker.training.estimate_u_using_random_sampling(max_pairs=1e5, seed=1)
+        >>> linker.settings.training_history[-1]["records_sampled"] > 400
+        True
         """
         if num_chunks < 1:
             raise SettingsError(f"num_chunks must be at least 1, got {num_chunks!r}")

@@ -326,6 +326,11 @@ def test_run_job_end_to_end(client, tmp_path):
             {"training": [{"step": "lambda", "rules": ["l.a = r.a"], "recall": 2}]},
             r"training\[0\].recall",
         ),
+        ({"training": [{"step": "u", "num_chunks": 0}]}, r"training\[0\].num_chunks"),
+        (
+            {"training": [{"step": "u", "min_count_per_level": -1}]},
+            r"training\[0\].min_count_per_level",
+        ),
         ({"threshold_match_probability": 1.5}, "threshold_match_probability"),
         ({"local": 2, "local_cuda": True}, "choose one cluster"),
     ],
