@@ -110,17 +110,16 @@ class Scorer:
         self.program = compile_program(settings)
         self.columns = list(self.program.columns)
         kinds = settings.column_kinds()
-        for expr in self.columns:
-            table.ensure_column(expr, kinds.get(expr))
         for expr in settings.tf_columns():
             if expr not in self.columns:
-                table.ensure_column(expr)
                 self.columns.append(expr)
         self.table = table
         self.rules = to_blocking_rules(rules)
+        needed = {expr: kinds.get(expr) for expr in self.columns}
         for rule in self.rules:
             for expr in rule.expressions:
-                table.ensure_column(expr)
+                needed.setdefault(expr, None)
+        table.ensure_columns(needed)
         key = tuple(self.columns)
         if packed_cache is not None and key in packed_cache:
             self.packed = packed_cache[key]

@@ -132,6 +132,41 @@ class RecordTable:
             self.columns[key] = encode_column(self.data, expression, kind=kind)
         return self.columns[key]
 
+    def ensure_columns(self, expressions: dict[str, str | None]) -> None:
+        """Encode the missing ones of ``{expression: kind}`` at once, on several threads.
+
+        Encoding is mostly Arrow compute and NumPy, which release the GIL: the columns of a
+        model (names, dates, regex-derived postcode parts, email user names) encode in parallel.
+
+        >>> import pyarrow as pa
+        >>> t = encode_records(pa.table({"unique_id": [1, 2], "x": ["ab", "cd"]}), [])
+        >>> t.ensure_columns({"x": None, "substr(x, 1, 1)": None})
+        >>> t.column("substr(x,1,1)").dictionary.to_pylist()
+        ['a', 'c']
+        """
+        import os
+        from concurrent.futures import ThreadPoolExecutor
+
+        from gpulink.expressions import canonical
+
+        todo = {}
+        for expression, kind in expressions.items():
+            key = canonical(expression)
+            if key not in self.columns and key not in todo:
+                todo[key] = (expression, kind)
+        if len(todo) <= 1:
+            for expression, kind in todo.values():
+                self.ensure_column(expression, kind)
+            return
+        workers = min(len(todo), os.cpu_count() or 1)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = {
+                key: pool.submit(encode_column, self.data, expression, kind=kind)
+                for key, (expression, kind) in todo.items()
+            }
+            encoded = {key: future.result() for key, future in futures.items()}
+        self.columns.update(encoded)
+
 
 # ---------------------------------------------------------------------------------------------
 # encoding

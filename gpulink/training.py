@@ -174,9 +174,7 @@ class LinkerTraining:
             else [deterministic_matching_rules]
         )
         table = linker._record_table()
-        for rule in rules:
-            for expr in rule.expressions:
-                table.ensure_column(expr)
+        table.ensure_columns({expr: None for rule in rules for expr in rule.expressions})
         start = time.perf_counter()
         n_matched = int(count_pairs(table, rules, linker.settings.link_type).sum())
         sizes = np.bincount(table.source_codes, minlength=len(table.source_names))

@@ -485,6 +485,9 @@ def _levenshtein_ordered(p, p0, lp, t, t0, lt, max_dist, scratch):
     lt -= suf
     if lp == 0:
         d = lt
+    elif max_dist == 1:
+        # One edit left after trimming is exactly one substituted character.
+        d = 1 if lp == 1 and lt == 1 else 2
     elif lp <= WORD:
         d = _levenshtein_bitparallel(p, p0, lp, t, t0, lt, max_dist)
     else:
@@ -603,6 +606,14 @@ def _damerau_ordered(s, s0, ls, t, t0, lt, max_dist, scratch):
     lt -= suf
     if lt == 0:
         d = ls
+    elif max_dist == 1:
+        # With the common prefix and suffix gone, a distance of 1 leaves exactly one
+        # substituted character or one swapped adjacent pair (a deletion leaves lt == 0).
+        d = 2
+        if ls == 1 and lt == 1:
+            d = 1
+        elif ls == 2 and lt == 2 and s[s0] == t[t0 + 1] and s[s0 + 1] == t[t0]:
+            d = 1
     else:
         d = _damerau_zhao(s, s0, ls, t, t0, lt, max_dist, scratch)
     if max_dist >= 0 and d > max_dist:
