@@ -538,8 +538,13 @@ def _rule_segments(g: np.ndarray, src: np.ndarray, link_only: bool, base: int):
     return members, a, na, b, nb, na * nb
 
 
-def build_plan(table, rules: Any, link_type: str | None = None) -> BlockingPlan:
+def build_plan(
+    table, rules: Any, link_type: str | None = None, *, records: np.ndarray | None = None
+) -> BlockingPlan:
     """The blocking plan of ``rules`` over an encoded :class:`~gpulink.table.RecordTable`.
+
+    ``records``: a boolean mask over the records; only pairs of two kept records are planned
+    (EM's record sampling).
 
     >>> import pyarrow as pa
     >>> from gpulink.table import encode_records
@@ -571,6 +576,8 @@ def build_plan(table, rules: Any, link_type: str | None = None) -> BlockingPlan:
                     "encode the table with this rule's expressions"
                 ) from None
         groups[k] = group_ids(codes) if n else groups[k]
+        if records is not None:
+            groups[k][~records] = -1
         members, a, na, b, nb, npairs = _rule_segments(
             groups[k], src, link_type == "link_only", base
         )

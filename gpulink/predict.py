@@ -131,8 +131,11 @@ class Scorer:
         self.weights = weight_tables(settings, self.columns, use_tf=use_tf)
         self.scratch_ints = scratch_size(self.packed)
 
+    #: Boolean mask over the records: only their pairs are planned (EM sampling); None: all.
+    record_mask = None
+
     def plan(self):
-        return build_plan(self.table, self.rules, self.settings.link_type)
+        return build_plan(self.table, self.rules, self.settings.link_type, records=self.record_mask)
 
     def _packed_args(self) -> tuple:
         p = self.packed

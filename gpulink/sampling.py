@@ -134,9 +134,61 @@ def pairs_with_right_in(
     return left_of.astype(np.int64), right_of.astype(np.int64)
 
 
+#: Seed of the per-record uniforms that EM sampling thresholds: samples are nested (the probe's
+#: records are in every larger sample) and the same for every run on the same records.
+EM_SAMPLE_SEED = 20_241_124
+
+
+@dataclass
+class EmSample:
+    """How EM's training pairs were sampled (Splink 5's ``max_pairs`` sampling)."""
+
+    mask: np.ndarray | None  # records kept (None: all, no sampling)
+    probe_pairs: int
+    estimated_total_pairs: float
+    proportion: float  # of records kept on each side (1.0: all)
+    reason: str
+
+
+def em_record_sample(
+    n_records: int,
+    count_pairs_among,
+    max_pairs: float | None,
+    probe_proportion: float,
+) -> EmSample:
+    """Splink 5's EM sampling: records whose per-record uniform is below ``probe_proportion``
+    give a probe count of the rule's pairs, ``P ~ probe / q^2``; if ``P > max_pairs``, records
+    below ``p* = sqrt(max_pairs / P)`` are kept, so about ``max_pairs`` pairs remain.
+    ``count_pairs_among(mask)`` counts the rule's pairs among the records of a mask.
+
+    >>> s = em_record_sample(1000, lambda m: int(m.sum()) ** 2 // 2, 100.0, 0.5)
+    >>> s.proportion < 1, s.reason.startswith("sampled")
+    (True, True)
+    """
+    if max_pairs is None:
+        return EmSample(None, 0, float("nan"), 1.0, "max_pairs is None: no sampling")
+    uniforms = np.random.default_rng(EM_SAMPLE_SEED).random(n_records)
+    probe = uniforms < probe_proportion
+    probe_pairs = int(count_pairs_among(probe))
+    if probe_pairs == 0:
+        return EmSample(None, 0, float("nan"), 1.0, "the probe found no pairs: no sampling")
+    estimated = probe_pairs / probe_proportion**2
+    if estimated <= max_pairs:
+        return EmSample(
+            None, probe_pairs, estimated, 1.0, f"about {estimated:,.0f} pairs <= max_pairs"
+        )
+    proportion = math.sqrt(max_pairs / estimated)
+    return EmSample(
+        uniforms < proportion, probe_pairs, estimated, proportion,
+        f"sampled: about {estimated:,.0f} pairs, records kept with probability {proportion:.4g}",
+    )  # fmt: skip
+
+
 __all__ = [
+    "EmSample",
     "RecordSample",
     "all_pairs_count",
+    "em_record_sample",
     "pairs_with_right_in",
     "rows_needed_for_n_pairs",
     "sample_proportion",

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from gpulink import em, sampling
-from gpulink.blocking import block_on, to_blocking_rule, to_blocking_rules
+from gpulink.blocking import block_on, count_pairs, to_blocking_rule, to_blocking_rules
 from gpulink.errors import InputError, SettingsError
 from gpulink.expressions import parse
 from gpulink.kernels.grouping import distinct_rows
@@ -151,9 +151,13 @@ class LinkerTraining:
     # -- λ ----------------------------------------------------------------------------------
 
     def estimate_probability_two_random_records_match(
-        self, deterministic_matching_rules, recall: float, max_rows_limit: int | None = None
+        self, deterministic_matching_rules, recall: float, record_sample_proportion: float = 1.0
     ) -> None:
         """λ = (pairs admitted by the deterministic rules / recall) / all possible pairs.
+
+        The pairs are counted exactly by a counting pass (no pair is materialised), so
+        ``record_sample_proportion`` (Splink 5's option to estimate the count from a sample of
+        records) is accepted and validated but never needed: the count is always exact.
 
         >>> import gpulink as gl, gpulink.comparison_library as cl
         >>> from gpulink.datasets import synthetic_people
@@ -165,8 +169,10 @@ class LinkerTraining:
         >>> 0 < linker.settings.probability_two_random_records_match < 1
         True
         """
-        from gpulink.blocking import count_pairs
-
+        if not 0 < record_sample_proportion <= 1:
+            raise SettingsError(
+                f"record_sample_proportion must be in (0, 1]; got {record_sample_proportion!r}"
+            )
         linker = self._linker
         rules = to_blocking_rules(
             deterministic_matching_rules
@@ -292,13 +298,37 @@ class LinkerTraining:
         fix_m_probabilities: bool = False,
         fix_u_probabilities: bool = True,
         populate_probability_two_random_records_match_from_trained_values: bool = False,
+        *,
+        max_pairs: float | None = None,
+        record_sample_proportion: float = 0.01,
     ) -> em.EMResult:
         """One EM session over the pairs of ``blocking_rule``, as Splink's.
 
         Comparisons that read a column of the rule are left out of the session (logged). With
         term-frequency adjustments in the model and ``estimate_without_term_frequencies=False``
         each pair's TF enters the expectation step; otherwise EM runs on pattern counts.
+
+        ``max_pairs`` (Splink 5): when the rule's pairs number more, a probe of
+        ``record_sample_proportion`` of the records estimates how many, and EM trains on the
+        pairs among a random subset of records sized to give about ``max_pairs`` pairs
+        (the same subset on every run over the same records).
+
+        >>> import gpulink as gl, gpulink.comparison_library as cl
+        >>> from gpulink.datasets import synthetic_people
+        >>> s = gl.SettingsCreator("dedupe_only", [cl.ExactMatch("first_name"),
+        ...                                        cl.ExactMatch("surname")])
+        >>> linker = gl.Linker(synthetic_people(3000, seed=1), s, backend="cpu")
+        >>> r = linker.training.estimate_parameters_using_expectation_maximisation(
+        ...     gl.block_on("dob"), max_pairs=2000, record_sample_proportion=0.5)
+        >>> linker.settings.training_history[-1]["em_sampling"]["proportion"] < 1
+        True
         """
+        if not 0 < record_sample_proportion <= 1:
+            raise SettingsError(
+                f"record_sample_proportion must be in (0, 1]; got {record_sample_proportion!r}"
+            )
+        if max_pairs is not None and not max_pairs > 0:
+            raise SettingsError(f"max_pairs must be positive, or None; got {max_pairs!r}")
         linker = self._linker
         settings = linker.settings
         rule = to_blocking_rule(blocking_rule)
@@ -334,6 +364,22 @@ class LinkerTraining:
             label=f"the training blocking rule {rule.sql!r}",
         )  # fmt: skip
         scorer = linker._scorer([rule])
+        if max_pairs is not None:
+            from gpulink.blocking import build_plan
+
+            def count_among(mask):
+                return build_plan(scorer.table, [rule], settings.link_type, records=mask)
+
+            sample = sampling.em_record_sample(
+                scorer.table.n_records,
+                lambda mask: int(count_pairs(count_among(mask)).sum()),
+                max_pairs,
+                record_sample_proportion,
+            )
+            scorer.record_mask = sample.mask
+            logger.info("EM sampling for %s: %s", rule.sql, sample.reason)
+        else:
+            sample = None
         use_tf = not estimate_without_term_frequencies and any(
             c.tf_levels() for c, a in zip(settings.comparisons, active) if a
         )
@@ -368,6 +414,12 @@ class LinkerTraining:
             comparisons_left_out=left_out, iterations=result.n_iterations,
             converged=bool(result.converged), lambda_in_session=float(result.lambda_),
             with_term_frequencies=bool(use_tf), seconds=time.perf_counter() - start,
+            **({} if sample is None else {"em_sampling": {
+                "max_pairs": float(max_pairs), "record_sample_proportion": record_sample_proportion,
+                "probe_pairs": sample.probe_pairs,
+                "estimated_total_pairs": float(sample.estimated_total_pairs),
+                "proportion": float(sample.proportion), "reason": sample.reason,
+            }}),
         )  # fmt: skip
         return result
 
@@ -415,6 +467,75 @@ class LinkerTraining:
         )  # fmt: skip
 
     # -- m from labels ----------------------------------------------------------------------
+
+    def estimate_m_from_pairwise_labels(self, labels) -> None:
+        """m of every level from a table of record pairs known to match (Splink 5).
+
+        ``labels`` (pandas, Arrow, polars or a parquet/CSV path) has ``unique_id_l`` and
+        ``unique_id_r`` (the model's unique id column name), and for link jobs
+        ``source_dataset_l`` / ``source_dataset_r``. Every row counts as a match (a
+        ``clerical_match_score`` column is ignored, as Splink does); rows naming a record
+        that is not in the input are dropped, as Splink's inner join drops them.
+
+        >>> import pandas as pd, gpulink as gl, gpulink.comparison_library as cl
+        >>> df = pd.DataFrame({"unique_id": [1, 2, 3], "name": ["ann", "ann", "bob"]})
+        >>> linker = gl.Linker(df, gl.SettingsCreator("dedupe_only", [cl.ExactMatch("name")]),
+        ...                    backend="cpu")
+        >>> linker.training.estimate_m_from_pairwise_labels(
+        ...     pd.DataFrame({"unique_id_l": [2, 3], "unique_id_r": [1, 1]}))
+        >>> linker.settings.training_history[-1]["pairs"]
+        2
+        """
+        import pandas as pd
+
+        from gpulink.io import check_columns, to_arrow
+
+        linker = self._linker
+        settings = linker.settings
+        start = time.perf_counter()
+        table = linker._record_table()
+        uid = settings.unique_id_column_name
+        sd = settings.source_dataset_column_name
+        linked = table.source_dataset is not None
+        pairs = to_arrow(labels, what="the pairwise labels")
+        needed = [f"{uid}_l", f"{uid}_r"] + ([f"{sd}_l", f"{sd}_r"] if linked else [])
+        check_columns(pairs, needed, used_by="estimate_m_from_pairwise_labels")
+
+        def keys(uids, sources):
+            text = pd.Series(uids.to_pylist(), dtype=object).astype(str)
+            if sources is None:
+                return text
+            return pd.Series(sources.to_pylist(), dtype=object).astype(str) + "-__-" + text
+
+        index = pd.Index(keys(table.unique_id, table.source_dataset if linked else None))
+        ends = []
+        for side in ("l", "r"):
+            sources = pairs.column(f"{sd}_{side}") if linked else None
+            ends.append(index.get_indexer(keys(pairs.column(f"{uid}_{side}"), sources)))
+        i, j = (np.asarray(e, np.int64) for e in ends)
+        found = (i >= 0) & (j >= 0) & (i != j)
+        if not found.all():
+            logger.warning(
+                "estimate_m_from_pairwise_labels: %d of %d label rows name records not in the "
+                "input (or a record with itself) and are ignored",
+                int((~found).sum()), len(found),
+            )  # fmt: skip
+        left, right = np.minimum(i[found], j[found]), np.maximum(i[found], j[found])
+        if len(left) == 0:
+            raise InputError(
+                "estimate_m_from_pairwise_labels: no label row names two records of the input; "
+                f"check the {uid}_l/{uid}_r values" + (f" and {sd}_l/{sd}_r" if linked else "")
+            )
+        scorer = linker._scorer([])
+        gammas = scorer.gammas_of_pairs(left, right)
+        n_levels = [c.num_levels for c in settings.comparisons]
+        patterns, counts = em.count_patterns(gammas, n_levels)
+        m = em.m_from_label_counts(patterns, counts, n_levels)
+        linker._estimates.add(settings, "m", m, "estimate_m_from_pairwise_labels")
+        linker._history(
+            "estimate_m_from_pairwise_labels", pairs=int(len(left)),
+            seconds=time.perf_counter() - start,
+        )  # fmt: skip
 
     def estimate_m_from_label_column(self, label_colname: str) -> None:
         """m of every level from the pairs of records that share a label (a true cluster id)."""

@@ -24,6 +24,7 @@ import splink.comparison_library as scl  # noqa: E402
 from splink import DuckDBAPI, SettingsCreator, block_on  # noqa: E402
 
 import gpulink as gl  # noqa: E402
+from gpulink.blocking_analysis import count_comparisons_from_blocking_rules  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 WEIGHT_COLUMNS = ("match_weight", "match_probability")
@@ -596,3 +597,100 @@ def test_empty_strings_score_as_in_splink():
     sp = splink_linker(df, settings).inference.predict().as_pandas_dataframe()
     gp = gpulink_linker(df, settings).inference.predict().to_pandas()
     assert_same_predictions(sp, gp)
+
+
+# -- Splink 5's other training options -------------------------------------------------------
+
+
+@pytest.mark.parametrize("link", [False, True])
+def test_m_from_pairwise_labels_parity(fake_1000, em_start, link):
+    """The same labelled pairs give Splink's m exactly (within float rounding): pairs of the
+    same true cluster, written in both orientations and with an unknown id (dropped)."""
+    df = fake_1000
+    if link:
+        # fake_1000's clusters are runs of rows: alternate rows so that clusters span both
+        data = [df.iloc[::2].reset_index(drop=True), df.iloc[1::2].reset_index(drop=True)]
+        names = ["df_a", "df_b"]
+        src = np.where(np.arange(len(df)) % 2 == 0, "df_a", "df_b")
+        settings = dict(em_start, link_type="link_only")
+    else:
+        data, names, src, settings = df, None, None, em_start
+    rows = []
+    for _, group in df.assign(src=src).groupby("cluster"):
+        members = list(group.itertuples())
+        for a, b in zip(members, members[1:]):
+            if link and a.src == b.src:
+                continue
+            first, second = (a, b) if len(rows) % 2 else (b, a)  # both orientations
+            row = {"unique_id_l": first.unique_id, "unique_id_r": second.unique_id}
+            if link:
+                row.update(source_dataset_l=first.src, source_dataset_r=second.src)
+            rows.append(row)
+    labels = pd.DataFrame(rows)
+    assert len(labels) > 100
+    sl = splink_linker(data, settings, names)
+    sl.table_management.register_table(labels, "labels", overwrite=True)
+    sl.training.estimate_m_from_pairwise_labels("labels")
+    gk = gpulink_linker(data, settings, names)
+    unknown = {"unique_id_l": -5, "unique_id_r": int(df.unique_id[0])}
+    if link:
+        unknown.update(source_dataset_l="df_a", source_dataset_r="df_a")
+    gk.training.estimate_m_from_pairwise_labels(
+        pd.concat([labels, pd.DataFrame([unknown])], ignore_index=True)
+    )
+    assert gk.settings.training_history[-1]["pairs"] == len(labels)
+    assert_parameters_close(sl.misc.save_model_to_json(), gk.misc.save_model_to_json(), 1e-12)
+
+
+def test_em_max_pairs_samples_records(historical_50k, em_start):
+    """EM with max_pairs (Splink 5): a probe estimates the rule's pairs, records are kept with
+    probability sqrt(max_pairs / pairs), so about max_pairs pairs train; with max_pairs above
+    the rule's pairs nothing is sampled and the result equals plain EM."""
+    df = historical_50k.rename(columns={"postcode_fake": "postcode"})
+    s = SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=[scl.NameComparison("first_name"), scl.JaroWinklerAtThresholds("surname"),
+                     scl.ExactMatch("birth_place")],
+        probability_two_random_records_match=1e-4,
+    )  # fmt: skip
+    rule = block_on("dob")
+    total = int(count_comparisons_from_blocking_rules(
+        table_or_tables=df, blocking_rules=[rule], link_type="dedupe_only",
+        unique_id_column_name="unique_id")[0]["marginal_comparison_count"])  # fmt: skip
+    start = gpulink_linker(df, s)
+    start.training.estimate_u_using_random_sampling(1e6, seed=1)
+    model = start.misc.save_model_to_json()
+    sampled, plain, same = (gpulink_linker(df, model) for _ in range(3))
+    quarter = sampled.training.estimate_parameters_using_expectation_maximisation(
+        rule, max_pairs=total / 4, record_sample_proportion=0.2
+    )
+    info = sampled.settings.training_history[-1]["em_sampling"]
+    assert info["estimated_total_pairs"] == pytest.approx(total, rel=0.25)
+    assert info["proportion"] == pytest.approx(0.5, rel=0.15)
+    full = plain.training.estimate_parameters_using_expectation_maximisation(rule)
+    again = same.training.estimate_parameters_using_expectation_maximisation(
+        rule, max_pairs=total * 10
+    )
+    assert same.settings.training_history[-1]["em_sampling"]["proportion"] == 1.0
+    for a, b, q in zip(full.m, again.m, quarter.m):
+        np.testing.assert_array_equal(a, b)
+        assert np.nanmax(np.abs(a - q)) < 0.05  # a quarter of the pairs: close to all of them
+    with pytest.raises(gl.SettingsError, match="record_sample_proportion"):
+        plain.training.estimate_parameters_using_expectation_maximisation(
+            rule, max_pairs=10, record_sample_proportion=0
+        )
+
+
+def test_lambda_accepts_splink_record_sample_proportion(fake_1000):
+    """Splink 5's record_sample_proportion: accepted, validated, and the count stays exact."""
+    s = SettingsCreator(link_type="dedupe_only", comparisons=[scl.ExactMatch("city")])
+    rules = [block_on("first_name", "surname", "dob")]
+    exact, sampled = (gpulink_linker(fake_1000, s) for _ in range(2))
+    exact.training.estimate_probability_two_random_records_match(rules, recall=0.7)
+    sampled.training.estimate_probability_two_random_records_match(rules, 0.7, 0.1)
+    assert (
+        sampled.settings.probability_two_random_records_match
+        == exact.settings.probability_two_random_records_match
+    )
+    with pytest.raises(gl.SettingsError, match="record_sample_proportion"):
+        sampled.training.estimate_probability_two_random_records_match(rules, 0.7, 1.5)
