@@ -169,6 +169,36 @@ def pair_is_emitted(i, j, k, groups, source_codes, link_type_code):
     return True
 
 
+@kernel_body
+def walk_pairs(
+    p, end, s, a, b,
+    seg_start, seg_a, seg_na, seg_b, seg_nb, seg_rule, members, groups, source_codes,
+    link_type_code, out_i, out_j, out_k, out0, limit,
+):  # fmt: skip
+    """Walk pair indices from ``p`` (in segment ``s``, local pair ``(a, b)``) towards ``end``,
+    writing each emitted pair ``(i, j)`` and its rule to ``out_*[out0 + n]``, until ``end`` or
+    ``limit`` emitted pairs. Returns ``(p, s, a, b, n)`` to resume from.
+
+    The CPU launchers walk their part of the pair-index space in these steps: decode once (a
+    binary search), then O(1) per index.
+    """
+    n = 0
+    while p < end and n < limit:
+        if p == seg_start[s + 1]:
+            s += 1
+            a, b = local_pair(s, 0, seg_a, seg_na, seg_b, seg_nb)
+        i, j = oriented_pair(s, a, b, seg_a, seg_b, members)
+        k = seg_rule[s]
+        if pair_is_emitted(i, j, k, groups, source_codes, link_type_code):
+            out_i[out0 + n] = i
+            out_j[out0 + n] = j
+            out_k[out0 + n] = k
+            n += 1
+        a, b = advance_local(a, b, s, seg_a, seg_na, seg_b, seg_nb)
+        p += 1
+    return p, s, a, b, n
+
+
 # --------------------------------------------------------------------------------------------
 # CPU launchers (prange over sub-chunks; each thread owns its sub-chunk's counts and output)
 # --------------------------------------------------------------------------------------------
@@ -236,22 +266,15 @@ def _enumerate_range(
         c1 = p0 + (span * (c + 1)) // n_sub
         if c0 >= c1:
             continue
-        out = c0 - p0  # this sub-chunk's own region of the scratch arrays
         s = find_segment(seg_start, n_seg, c0)
         a, b = local_pair(s, c0 - seg_start[s], seg_a, seg_na, seg_b, seg_nb)
-        for p in range(c0, c1):
-            if p == seg_start[s + 1]:
-                s += 1
-                a, b = local_pair(s, 0, seg_a, seg_na, seg_b, seg_nb)
-            i, j = oriented_pair(s, a, b, seg_a, seg_b, members)
-            k = seg_rule[s]
-            if pair_is_emitted(i, j, k, groups, source_codes, link_type_code):
-                scratch_l[out] = i
-                scratch_r[out] = j
-                scratch_k[out] = k
-                out += 1
-            a, b = advance_local(a, b, s, seg_a, seg_na, seg_b, seg_nb)
-        sub_counts[c] = out - (c0 - p0)
+        # this sub-chunk's own region of the scratch arrays starts at c0 - p0
+        _, _, _, _, n = walk_pairs(
+            c0, c1, s, a, b, seg_start, seg_a, seg_na, seg_b, seg_nb, seg_rule, members,
+            groups, source_codes, link_type_code, scratch_l, scratch_r, scratch_k, c0 - p0,
+            c1 - c0,
+        )  # fmt: skip
+        sub_counts[c] = n
 
 
 def _compact(p0, p1, n_sub, scratch_l, scratch_r, scratch_k, sub_counts, dest, ol, orr, ok):

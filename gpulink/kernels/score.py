@@ -13,13 +13,7 @@ import numpy as np
 
 from gpulink.kernels._targets import cpu_jit, retarget_launcher
 from gpulink.kernels.compare import gammas_of_rows
-from gpulink.kernels.pairs import (
-    advance_local,
-    find_segment,
-    local_pair,
-    oriented_pair,
-    pair_is_emitted,
-)
+from gpulink.kernels.pairs import find_segment, local_pair, walk_pairs
 from gpulink.kernels.program import MAX_STACK
 from gpulink.kernels.strings import PATTERN_TABLE_INTS
 from gpulink.kernels.weights import match_weights_of_rows
@@ -58,19 +52,13 @@ def _score_range(
         if start < end:
             s = find_segment(seg_start, n_seg, start)
             a, b = local_pair(s, start - seg_start[s], seg_a, seg_na, seg_b, seg_nb)
-            n_buf = 0
-            for p in range(start, end):
-                if p == seg_start[s + 1]:
-                    s += 1
-                    a, b = local_pair(s, 0, seg_a, seg_na, seg_b, seg_nb)
-                i, j = oriented_pair(s, a, b, seg_a, seg_b, members)
-                k = seg_rule[s]
-                if pair_is_emitted(i, j, k, groups, source_codes, link_type):
-                    buf_i[n_buf] = i
-                    buf_j[n_buf] = j
-                    buf_k[n_buf] = k
-                    n_buf += 1
-                if n_buf > 0 and (n_buf == BATCH or p == end - 1):
+            p = start
+            while p < end:
+                p, s, a, b, n_buf = walk_pairs(
+                    p, end, s, a, b, seg_start, seg_a, seg_na, seg_b, seg_nb, seg_rule, members,
+                    groups, source_codes, link_type, buf_i, buf_j, buf_k, 0, BATCH,
+                )  # fmt: skip
+                if n_buf > 0:
                     # score the batch (pairs stay in index order)
                     gammas_of_rows(
                         0, 0, buf_i, buf_j, 0, n_buf, gam, 0,
@@ -95,8 +83,6 @@ def _score_range(
                                 for cc in range(n_comparisons):
                                     out_gammas[out + n_out, cc] = gam[t, cc]
                             n_out += 1
-                    n_buf = 0
-                a, b = advance_local(a, b, s, seg_a, seg_na, seg_b, seg_nb)
         out_count[part] = n_out
 
 
@@ -119,22 +105,18 @@ def _gamma_histogram_range(
         stack = np.empty(MAX_STACK, np.int8)
         buf_i = np.empty(BATCH, np.int64)
         buf_j = np.empty(BATCH, np.int64)
+        buf_k = np.empty(BATCH, np.int64)
         gam = np.empty((BATCH, n_comparisons), np.int8)
         if start < end:
             s = find_segment(seg_start, n_seg, start)
             a, b = local_pair(s, start - seg_start[s], seg_a, seg_na, seg_b, seg_nb)
-            n_buf = 0
-            for p in range(start, end):
-                if p == seg_start[s + 1]:
-                    s += 1
-                    a, b = local_pair(s, 0, seg_a, seg_na, seg_b, seg_nb)
-                i, j = oriented_pair(s, a, b, seg_a, seg_b, members)
-                k = seg_rule[s]
-                if pair_is_emitted(i, j, k, groups, source_codes, link_type):
-                    buf_i[n_buf] = i
-                    buf_j[n_buf] = j
-                    n_buf += 1
-                if n_buf > 0 and (n_buf == BATCH or p == end - 1):
+            p = start
+            while p < end:
+                p, s, a, b, n_buf = walk_pairs(
+                    p, end, s, a, b, seg_start, seg_a, seg_na, seg_b, seg_nb, seg_rule, members,
+                    groups, source_codes, link_type, buf_i, buf_j, buf_k, 0, BATCH,
+                )  # fmt: skip
+                if n_buf > 0:
                     gammas_of_rows(
                         0, 0, buf_i, buf_j, 0, n_buf, gam, 0,
                         leaf_kind, leaf_col, leaf_col2, leaf_threshold, leaf_metric, slot_bound,
@@ -147,8 +129,6 @@ def _gamma_histogram_range(
                         for cc in range(n_comparisons):
                             index = index * radix[cc] + (gam[t, cc] + 1)
                         out_hist[part, index] += 1
-                    n_buf = 0
-                a, b = advance_local(a, b, s, seg_a, seg_na, seg_b, seg_nb)
 
 
 def _tf_rows_range(
@@ -173,24 +153,20 @@ def _tf_rows_range(
         stack = np.empty(MAX_STACK, np.int8)
         buf_i = np.empty(BATCH, np.int64)
         buf_j = np.empty(BATCH, np.int64)
+        buf_k = np.empty(BATCH, np.int64)
         gam = np.empty((BATCH, n_comparisons), np.int8)
         out = start - p0
         n_out = 0
         if start < end:
             s = find_segment(seg_start, n_seg, start)
             a, b = local_pair(s, start - seg_start[s], seg_a, seg_na, seg_b, seg_nb)
-            n_buf = 0
-            for p in range(start, end):
-                if p == seg_start[s + 1]:
-                    s += 1
-                    a, b = local_pair(s, 0, seg_a, seg_na, seg_b, seg_nb)
-                i, j = oriented_pair(s, a, b, seg_a, seg_b, members)
-                k = seg_rule[s]
-                if pair_is_emitted(i, j, k, groups, source_codes, link_type):
-                    buf_i[n_buf] = i
-                    buf_j[n_buf] = j
-                    n_buf += 1
-                if n_buf > 0 and (n_buf == BATCH or p == end - 1):
+            p = start
+            while p < end:
+                p, s, a, b, n_buf = walk_pairs(
+                    p, end, s, a, b, seg_start, seg_a, seg_na, seg_b, seg_nb, seg_rule, members,
+                    groups, source_codes, link_type, buf_i, buf_j, buf_k, 0, BATCH,
+                )  # fmt: skip
+                if n_buf > 0:
                     gammas_of_rows(
                         0, 0, buf_i, buf_j, 0, n_buf, gam, 0,
                         leaf_kind, leaf_col, leaf_col2, leaf_threshold, leaf_metric, slot_bound,
@@ -224,8 +200,6 @@ def _tf_rows_range(
                         out_keys[out + n_out] = key
                         out_const[out + n_out] = constant
                         n_out += 1
-                    n_buf = 0
-                a, b = advance_local(a, b, s, seg_a, seg_na, seg_b, seg_nb)
         out_count[part] = n_out
 
 
