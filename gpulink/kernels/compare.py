@@ -60,6 +60,7 @@ from gpulink.kernels.strings import (
     levenshtein,
     popcount,
     scratch_ints_needed,
+    winkler_boost,
 )
 
 U32 = np.uint64(32)
@@ -397,14 +398,8 @@ def jaro_set_bound(elements, sa, sb, a, a0, la, b, b0, lb, winkler):
     if m <= 0:
         return 0.0
     sim = (m / la + m / lb + 1.0) / 3.0
-    if winkler and sim > 0.7:
-        n = la if la < lb else lb
-        if n > 4:
-            n = 4
-        pre = 0
-        while pre < n and a[a0 + pre] == b[b0 + pre]:
-            pre += 1
-        sim += pre * 0.1 * (1.0 - sim)
+    if winkler:
+        return winkler_boost(sim, a, a0, la, b, b0, lb)
     return sim
 
 

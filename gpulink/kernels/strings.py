@@ -366,10 +366,14 @@ def jaro_winkler(a, a0, a1, b, b0, b1, scratch):
     ``l`` is the common prefix length, at most 4 (rapidfuzz ``JaroWinkler.similarity`` with the
     default prefix weight 0.1, DuckDB ``jaro_winkler_similarity``).
     """
-    sim = jaro(a, a0, a1, b, b0, b1, scratch)
+    return winkler_boost(jaro(a, a0, a1, b, b0, b1, scratch), a, a0, a1 - a0, b, b0, b1 - b0)
+
+
+@kernel_body
+def winkler_boost(sim, a, a0, la, b, b0, lb):
+    """Winkler's adjustment of Jaro similarity ``sim``: ``sim + l * 0.1 * (1 - sim)`` when
+    ``sim > 0.7``, ``l`` the common prefix length capped at 4; at most 1.0."""
     if sim > 0.7:
-        la = a1 - a0
-        lb = b1 - b0
         n = la if la < lb else lb
         if n > 4:
             n = 4
