@@ -130,6 +130,11 @@ SIM_SCRIPT = MODEL + textwrap.dedent(
         g = gammas_of_pairs_gpu(scorer, left, right, threads=8, blocks=3)
         assert np.array_equal(g, scorer.gammas_of_pairs(left, right))
         assert (g >= -1).all() and len(np.unique(g, axis=0)) > 5  # a varied set of patterns
+        # a selection of comparisons (u estimation scores only the pending ones)
+        which = [len(radix) - 1, 0]
+        sub = gammas_of_pairs_gpu(scorer, left, right, scorer.prog.select(which), threads=8,
+                                  blocks=3)  # fmt: skip
+        assert np.array_equal(sub, g[:, which])
         # empty ranges
         assert len(score_range_gpu(scorer, plan, 5, 5, 0.0, keep_gammas=True).left) == 0
         assert gamma_histogram_gpu(scorer, plan, 5, 5, radix).sum() == 0
