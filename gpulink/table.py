@@ -124,11 +124,17 @@ class RecordTable:
         return self.column(expression).max_length
 
     def ensure_column(self, expression: str, kind: str | None = None) -> EncodedColumn:
-        """Encode one more expression over these records (no-op if already encoded)."""
+        """Encode one more expression over these records (no-op if already encoded).
+
+        A column first encoded in its own type (say numbers, for a blocking rule) and then
+        needed as another ``kind`` (say strings, for Jaro-Winkler) is encoded again in that
+        kind; equality, all that blocking reads, is the same in both.
+        """
         from gpulink.expressions import canonical
 
         key = canonical(expression)
-        if key not in self.columns:
+        existing = self.columns.get(key)
+        if existing is None or (kind is not None and existing.kind != kind):
             self.columns[key] = encode_column(self.data, expression, kind=kind)
         return self.columns[key]
 
@@ -152,7 +158,9 @@ class RecordTable:
         todo = {}
         for expression, kind in expressions.items():
             key = canonical(expression)
-            if key not in self.columns and key not in todo:
+            existing = self.columns.get(key)
+            stale = existing is not None and kind is not None and existing.kind != kind
+            if (existing is None or stale) and (key not in todo or kind is not None):
                 todo[key] = (expression, kind)
         if len(todo) <= 1:
             for expression, kind in todo.values():

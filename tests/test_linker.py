@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import gpulink as gl
@@ -171,3 +172,26 @@ def test_input_table_aliases_count(people):
         gl.Linker(
             [people.iloc[:100], people.iloc[100:]], s, backend="cpu", input_table_aliases=["a"]
         )
+
+
+def test_column_blocked_on_in_its_own_type_is_compared_as_string():
+    """A numeric column first encoded as numbers (λ's blocking rule) and then read by
+    Jaro-Winkler is compared as text, as if the rule had not run first."""
+    from rapidfuzz.distance import JaroWinkler
+
+    codes = [12345, 12346, 99999, 12345]
+    df = pd.DataFrame({"unique_id": [1, 2, 3, 4], "code": codes, "x": ["a"] * 4})
+    s = gl.SettingsCreator(
+        "dedupe_only",
+        [cl.JaroWinklerAtThresholds("code", [0.9])],
+        blocking_rules_to_generate_predictions=[gl.block_on("x")],
+        retain_intermediate_calculation_columns=True,
+        probability_two_random_records_match=0.1,
+    )
+    linker = gl.Linker(df, s, backend="cpu")
+    linker.training.estimate_probability_two_random_records_match([gl.block_on("code")], recall=0.9)
+    got = linker.inference.predict().to_pandas()
+    for row in got.itertuples():
+        a, b = str(codes[row.unique_id_l - 1]), str(codes[row.unique_id_r - 1])
+        want = 2 if a == b else (1 if JaroWinkler.similarity(a, b) >= 0.9 else 0)
+        assert row.gamma_code == want, (a, b)
