@@ -1,7 +1,7 @@
 """gpulink: GPU-accelerated Fellegi-Sunter record linkage with Splink's model and API.
 
 >>> import gpulink as gl
->>> gl.block_on("first_name", "dob").expressions
+>>> list(gl.block_on("first_name", "dob").expressions)
 ['first_name', 'dob']
 """
 

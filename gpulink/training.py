@@ -318,6 +318,7 @@ class LinkerTraining:
         >>> s = gl.SettingsCreator("dedupe_only", [cl.ExactMatch("first_name"),
         ...                                        cl.ExactMatch("surname")])
         >>> linker = gl.Linker(synthetic_people(3000, seed=1), s, backend="cpu")
+        >>> linker.training.estimate_u_using_random_sampling(max_pairs=1e5, seed=1)
         >>> r = linker.training.estimate_parameters_using_expectation_maximisation(
         ...     gl.block_on("dob"), max_pairs=2000, record_sample_proportion=0.5)
         >>> linker.settings.training_history[-1]["em_sampling"]["proportion"] < 1
