@@ -478,13 +478,18 @@ def group_ids(code_arrays: Sequence[np.ndarray]) -> np.ndarray:
     valid = np.ones(n, bool)
     for c in code_arrays:
         valid &= np.asarray(c) >= 0
-    key = np.zeros(int(valid.sum()), np.int64)
+    key = None
     for c in code_arrays:
         c = np.asarray(c)[valid].astype(np.int64)
+        if key is None:
+            key = c  # dictionary codes already identify the groups of one column
+            continue
         width = int(c.max()) + 1 if len(c) else 1
         # key < n_valid and c < width <= 2^31 keep key * width + c inside int64
         ids, _ = dense_ids(key * width + c)
         key = ids.astype(np.int64)
+    if len(code_arrays) == 1 and len(key):
+        key, _ = dense_ids(key)  # dense, as promised, and no wider than the records
     out = np.full(n, -1, np.int32)
     out[valid] = key
     return out

@@ -404,9 +404,23 @@ def _tf_of_pairs(scorer: Scorer, col: int, left: np.ndarray, right: np.ndarray):
 
 
 def match_probability(weights: np.ndarray) -> np.ndarray:
-    """2^w / (1 + 2^w), stable for large |w|."""
-    e = np.exp2(-np.abs(weights))  # 2^-w for w >= 0, else 2^w: never overflows
-    return np.where(weights >= 0, 1.0, e) / (1.0 + e)
+    """2^w / (1 + 2^w), stable for large |w| (on all cores).
+
+    >>> match_probability(np.array([0.0, 1.0, -2000.0])).tolist()
+    [0.5, 0.6666666666666666, 0.0]
+    """
+    weights = np.ascontiguousarray(weights, dtype=np.float64)
+    out = np.empty_like(weights)
+    _match_probability(weights, out)
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def _match_probability(weights, out):  # pragma: no cover - compiled
+    for r in numba.prange(weights.shape[0]):
+        w = weights[r]
+        e = np.exp2(-abs(w))  # 2^-w for w >= 0, else 2^w: never overflows
+        out[r] = (1.0 if w >= 0 else e) / (1.0 + e)
 
 
 def pairs_table(scorer: Scorer, scored: ScoredPairs) -> pa.Table:
