@@ -47,6 +47,8 @@ import numba
 import numpy as np
 
 from gpulink.errors import InputError, SettingsError
+from gpulink.kernels._targets import cpu
+from gpulink.kernels.weights import tf_pair_key
 
 logger = logging.getLogger("gpulink")
 
@@ -480,6 +482,9 @@ def tf_adjustment_terms(gammas, tf_values, u_exact_by_level, spec: TermFrequency
     return np.where((weight != 0) & has_tf, adj, 0.0)
 
 
+_tf_pair_key = cpu(tf_pair_key)
+
+
 @numba.njit(cache=True, parallel=True)
 def _tf_keys(gammas, tf_values, radix, tf_comparisons, tf_weight, tf_floor):  # pragma: no cover
     """Per pair: the key (pattern, which TF terms apply) and Σ -w·log2(max(tf, tf_min))."""
@@ -487,23 +492,9 @@ def _tf_keys(gammas, tf_values, radix, tf_comparisons, tf_weight, tf_floor):  # 
     keys = np.empty(n, np.int64)
     constant = np.zeros(n)
     for r in numba.prange(n):
-        key = 0
-        for c in range(gammas.shape[1]):
-            key = key * radix[c] + (gammas[r, c] + 1)
-        total = 0.0
-        for t in range(tf_comparisons.shape[0]):
-            c = tf_comparisons[t]
-            g = gammas[r, c]
-            applies = 0
-            if g >= 0:
-                w = tf_weight[c, g]
-                tf = tf_values[r, c]
-                if w != 0.0 and not np.isnan(tf):
-                    applies = 1
-                    total -= w * np.log2(max(tf, tf_floor[c, g]))
-            key = key * 2 + applies
-        keys[r] = key
-        constant[r] = total
+        keys[r], constant[r] = _tf_pair_key(
+            gammas, tf_values, r, radix, tf_comparisons, tf_weight, tf_floor
+        )
     return keys, constant
 
 

@@ -19,9 +19,12 @@ import pyarrow.compute as pc
 from gpulink.backend import CPU
 from gpulink.blocking import build_plan, to_blocking_rules
 from gpulink.errors import SettingsError
+from gpulink.kernels._targets import cpu
 from gpulink.kernels.compare import pack_columns, program_arrays, scratch_size
 from gpulink.kernels.pairs import plan_arrays
 from gpulink.kernels.score import launcher
+from gpulink.kernels.weights import match_probability as probability_of_weight
+from gpulink.kernels.weights import pair_term_frequency
 from gpulink.settings import Settings, compile_program
 
 #: Pair indices scored per kernel launch; bounds the per-chunk output buffers (~25 B per index).
@@ -230,26 +233,10 @@ class Scorer:
 
         The TF column of a comparison is that of its TF levels (one per comparison).
         """
-        tf_cols = np.full(self.program.n_comparisons, -1, np.int64)
-        for c, comparison in enumerate(self.settings.comparisons):
-            infos = comparison.tf_levels()
-            if infos:
-                tf_cols[c] = self.columns.index(infos[0].column)
-        codes = (
-            np.stack(
-                [
-                    self.packed_column_codes(int(c))
-                    if c >= 0
-                    else np.full(self.packed.codes.shape[1], -1, np.int32)
-                    for c in tf_cols
-                ]
-            )
-            if len(tf_cols)
-            else np.zeros((0, self.packed.codes.shape[1]), np.int32)
-        )
         return _pair_tf_values(
             np.ascontiguousarray(left, np.int64), np.ascontiguousarray(right, np.int64),
-            codes, tf_cols, self.packed.tf, self.packed.tf_base,
+            self.packed.codes, self.tf_columns_of_comparisons(), self.packed.tf,
+            self.packed.tf_base,
         )  # fmt: skip
 
     def packed_column_codes(self, col: int) -> np.ndarray:
@@ -371,23 +358,19 @@ def concat_scored(pieces: list[ScoredPairs], n_comparisons: int, keep_gammas: bo
     )  # fmt: skip
 
 
+_pair_term_frequency = cpu(pair_term_frequency)
+_probability = cpu(probability_of_weight)
+
+
 @numba.njit(cache=True, parallel=True)
 def _pair_tf_values(left, right, codes, tf_cols, tf, tf_base):  # pragma: no cover
     out = np.full((left.shape[0], tf_cols.shape[0]), np.nan)
     for r in numba.prange(left.shape[0]):
         for c in range(tf_cols.shape[0]):
-            col = tf_cols[c]
-            if col < 0:
-                continue
-            code_l = codes[c, left[r]]
-            code_r = codes[c, right[r]]
-            value = -1.0
-            if code_l >= 0:
-                value = tf[tf_base[col] + code_l]
-            if code_r >= 0:
-                value = max(value, tf[tf_base[col] + code_r])
-            if value >= 0.0:
-                out[r, c] = value
+            if tf_cols[c] >= 0:
+                value = _pair_term_frequency(tf_cols[c], left[r], right[r], codes, tf, tf_base)
+                if value >= 0.0:
+                    out[r, c] = value
     return out
 
 
@@ -418,9 +401,7 @@ def match_probability(weights: np.ndarray) -> np.ndarray:
 @numba.njit(parallel=True, cache=True)
 def _match_probability(weights, out):  # pragma: no cover - compiled
     for r in numba.prange(weights.shape[0]):
-        w = weights[r]
-        e = np.exp2(-abs(w))  # 2^-w for w >= 0, else 2^w: never overflows
-        out[r] = (1.0 if w >= 0 else e) / (1.0 + e)
+        out[r] = _probability(weights[r])
 
 
 def pairs_table(scorer: Scorer, scored: ScoredPairs) -> pa.Table:

@@ -554,41 +554,6 @@ def eval_leaf(
 
 
 @kernel_body
-def comparison_gamma(
-    comparison, i, j,
-    leaf_kind, leaf_col, leaf_col2, leaf_threshold, leaf_metric, slot_bound,
-    program, level_start, level_gamma, comparison_start,
-    codes, chars, str_offsets, str_base, values, val_base, elements, arr_offsets, arr_base,
-    metric_cache, scratch, stack,
-):  # fmt: skip
-    """Gamma of ``comparison`` for the pair (i, j): the first level whose predicate is TRUE.
-
-    Each level's postfix program runs on ``stack`` (int8 scratch of MAX_STACK) in Kleene logic.
-    If no level matches (a model without an else level) the gamma is 0, as Splink's CASE gives.
-    """
-    for v in range(comparison_start[comparison], comparison_start[comparison + 1]):
-        top = 0
-        for p in range(level_start[v], level_start[v + 1]):
-            op = program[p]
-            if op >= 0:
-                stack[top] = eval_leaf(
-                    op, i, j,
-                    leaf_kind, leaf_col, leaf_col2, leaf_threshold, leaf_metric, slot_bound,
-                    codes, chars, str_offsets, str_base, values, val_base,
-                    elements, arr_offsets, arr_base, metric_cache, scratch,
-                )  # fmt: skip
-                top += 1
-            elif op == OP_NOT:
-                stack[top - 1] = kleene_not(stack[top - 1])
-            else:
-                top -= 1
-                stack[top - 1] = kleene(op, stack[top - 1], stack[top])
-        if top > 0 and stack[0] == TRUE:
-            return level_gamma[v]
-    return 0
-
-
-@kernel_body
 def gammas_of_rows(
     i0, j0, left, right, r0, r1, out_gammas, row0,
     leaf_kind, leaf_col, leaf_col2, leaf_threshold, leaf_metric, slot_bound,
@@ -700,8 +665,9 @@ def pair_gammas(
 ):  # fmt: skip
     """Write the gamma of every comparison for pair (i, j) into ``out_gammas[row, :]``.
 
-    The gamma of comparison ``c`` is :func:`comparison_gamma`'s; ``metric_cache`` (one float
-    per slot) is reset here, ``stack`` is int8 scratch of MAX_STACK.
+    The gamma of a comparison is the ``level_gamma`` of its first level whose postfix program
+    is TRUE in Kleene logic (0 when none is, as Splink's CASE gives); ``metric_cache`` (one
+    float per slot) is reset here, ``stack`` is int8 scratch of MAX_STACK.
     """
     gammas_of_rows(
         i, j, level_start, level_start, 0, 0, out_gammas, row,

@@ -16,7 +16,7 @@ from gpulink.kernels.compare import gammas_of_rows
 from gpulink.kernels.pairs import find_segment, local_pair, walk_pairs
 from gpulink.kernels.program import MAX_STACK
 from gpulink.kernels.strings import PATTERN_TABLE_INTS
-from gpulink.kernels.weights import match_weights_of_rows
+from gpulink.kernels.weights import match_weights_of_rows, pair_term_frequency, tf_pair_key
 
 #: Pairs a launcher part gathers before scoring them in one body call (the calls' fixed cost,
 #: over a dozen array arguments, is then paid once per batch instead of once per pair).
@@ -139,9 +139,9 @@ def _tf_rows_range(
     codes, chars, str_offsets, str_base, values, val_base, elements, arr_offsets, arr_base,
     tf, tf_base, n_slots, scratch_ints, out_keys, out_const, out_count,
 ):  # fmt: skip
-    """Per blocked pair, its EM row with term frequencies: the key (gamma pattern, then one
-    flag per TF comparison: does a TF term apply) and ``Σ -w·log2(max(tf, tf_min))`` over the
-    terms that apply, as :func:`gpulink.em.tf_pair_keys` computes from gammas and TF values."""
+    """Per blocked pair, its EM row with term frequencies (:func:`tf_pair_key`: the gamma
+    pattern and TF flags as key, ``Σ -w·log2(max(tf, tf_min))`` as constant), as
+    :func:`gpulink.em.tf_pair_keys` computes from gammas and TF values."""
     n_comparisons = comparison_start.shape[0] - 1
     n_seg = seg_start.shape[0] - 1
     total = p1 - p0
@@ -155,6 +155,7 @@ def _tf_rows_range(
         buf_j = np.empty(BATCH, np.int64)
         buf_k = np.empty(BATCH, np.int64)
         gam = np.empty((BATCH, n_comparisons), np.int8)
+        tf_values = np.empty((BATCH, n_comparisons), np.float64)
         out = start - p0
         n_out = 0
         if start < end:
@@ -175,28 +176,15 @@ def _tf_rows_range(
                         elements, arr_offsets, arr_base, metric_cache, scratch, stack,
                     )  # fmt: skip
                     for t in range(n_buf):
-                        key = 0
-                        for cc in range(n_comparisons):
-                            key = key * radix[cc] + (gam[t, cc] + 1)
-                        constant = 0.0
                         for q in range(tf_comparisons.shape[0]):
                             cc = tf_comparisons[q]
-                            g = gam[t, cc]
-                            applies = 0
-                            if g >= 0:
-                                w = tf_weight[cc, g]
-                                col = tf_col[cc]
-                                value = -1.0
-                                code_l = codes[col, buf_i[t]]
-                                code_r = codes[col, buf_j[t]]
-                                if code_l >= 0:
-                                    value = tf[tf_base[col] + code_l]
-                                if code_r >= 0:
-                                    value = max(value, tf[tf_base[col] + code_r])
-                                if w != 0.0 and value >= 0.0:
-                                    applies = 1
-                                    constant -= w * np.log2(max(value, tf_floor[cc, g]))
-                            key = key * 2 + applies
+                            value = pair_term_frequency(
+                                tf_col[cc], buf_i[t], buf_j[t], codes, tf, tf_base
+                            )  # fmt: skip
+                            tf_values[t, cc] = value if value >= 0.0 else np.nan
+                        key, constant = tf_pair_key(
+                            gam, tf_values, t, radix, tf_comparisons, tf_weight, tf_floor
+                        )  # fmt: skip
                         out_keys[out + n_out] = key
                         out_const[out + n_out] = constant
                         n_out += 1

@@ -20,7 +20,23 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from gpulink.kernels._targets import kernel_body
+
+
+@kernel_body
+def pair_term_frequency(col, i, j, codes, tf, tf_base):
+    """``max(tf_l, tf_r)`` of packed column ``col`` for the pair (i, j), a null side taking the
+    other's; -1.0 when both are null."""
+    code_l = codes[col, i]
+    code_r = codes[col, j]
+    value = -1.0
+    if code_l >= 0:
+        value = tf[tf_base[col] + code_l]
+    if code_r >= 0:
+        value = max(value, tf[tf_base[col] + code_r])
+    return value
 
 
 @kernel_body
@@ -29,15 +45,38 @@ def tf_adjustment(c, g, i, j, tf_col, tf_weight, tf_log2_u, tf_min_u, codes, tf,
     col = tf_col[c, g + 1]
     if col < 0:
         return 0.0
-    code_l = codes[col, i]
-    code_r = codes[col, j]
-    if code_l < 0 and code_r < 0:
+    value = pair_term_frequency(col, i, j, codes, tf, tf_base)
+    if value < 0.0:
         return 0.0
-    tf_l = tf[tf_base[col] + code_l] if code_l >= 0 else -1.0
-    tf_r = tf[tf_base[col] + code_r] if code_r >= 0 else -1.0
-    value = max(tf_l, tf_r)
     value = max(value, tf_min_u[c, g + 1])
     return tf_weight[c, g + 1] * (tf_log2_u[c, g + 1] - math.log2(value))
+
+
+@kernel_body
+def tf_pair_key(gammas, tf_values, r, radix, tf_comparisons, tf_weight, tf_floor):
+    """EM with term frequencies: the key and constant of the pair in row ``r``.
+
+    The key is the gamma pattern (digit ``gamma + 1`` in base ``radix[c]``) followed by one bit
+    per TF comparison (does a TF term apply); the constant is ``Σ -w·log2(max(tf, tf_min))``
+    over the terms that apply. ``tf_values[r, c]``: the pair's term frequency, NaN if none.
+    See :func:`gpulink.em.tf_pair_keys`.
+    """
+    key = 0
+    for c in range(gammas.shape[1]):
+        key = key * radix[c] + (gammas[r, c] + 1)
+    constant = 0.0
+    for t in range(tf_comparisons.shape[0]):
+        c = tf_comparisons[t]
+        g = gammas[r, c]
+        applies = 0
+        if g >= 0:
+            w = tf_weight[c, g]
+            value = tf_values[r, c]
+            if w != 0.0 and not math.isnan(value):
+                applies = 1
+                constant -= w * np.log2(max(value, tf_floor[c, g]))
+        key = key * 2 + applies
+    return key, constant
 
 
 @kernel_body
