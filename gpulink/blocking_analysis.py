@@ -19,10 +19,9 @@ which is then encoded with the rules' expressions. ``db_api`` is accepted and ig
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from gpulink.blocking import (
     BlockingRule,
@@ -32,6 +31,9 @@ from gpulink.blocking import (
     to_blocking_rules,
 )
 from gpulink.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _record_table(
@@ -179,6 +181,8 @@ def cumulative_comparisons_to_be_scored_from_blocking_rules_data(
         source_dataset_column_name=source_dataset_column_name,
         backend=backend,
     )
+    import pandas as pd
+
     return pd.DataFrame(
         {
             "blocking_rule": [r["blocking_rule"] for r in records],
@@ -301,6 +305,8 @@ def _largest(table, rule, link_type, groups, n_largest) -> pd.DataFrame:
     keys = _key_values(table, rule, groups, top)
     data: dict[str, Any] = {f"key_{i}": v for i, v in enumerate(keys)}
     data.update(count_l=count_l[top], count_r=count_r[top], block_count=block_count[top])
+    import pandas as pd
+
     return pd.DataFrame(data)
 
 
@@ -330,6 +336,8 @@ def largest_blocks(
         df.insert(0, "blocking_rule", rule.sql)
         df.insert(0, "match_key", k)
         frames.append(df)
+    import pandas as pd
+
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

@@ -591,7 +591,8 @@ def _eval_trim(which: str):
 def _compile_regex(pattern: str, text: str = "") -> str:
     """Check an RE2 pattern by running it once (Arrow, like DuckDB, uses RE2)."""
     try:
-        pc.match_substring_regex(pa.array([""]), pattern)
+        # a NumPy input: a list would make pyarrow import pandas to check for its types
+        pc.match_substring_regex(pa.array(np.array([""])), pattern)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise SettingsError(
             f"invalid regular expression {pattern!r} in column expression {text!r}: {exc}"

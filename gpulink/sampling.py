@@ -110,6 +110,27 @@ def sample_records(
     return RecordSample(records, labels, num_chunks)
 
 
+def right_batches(sample: np.ndarray, right: np.ndarray, max_pairs: int) -> list[np.ndarray]:
+    """Split ``right`` (sorted, a subset of ``sample``) into consecutive runs whose pairs with
+    the sample (:func:`pairs_with_right_in`, before any link-only filter) number at most
+    ``max_pairs`` each, a run holding one record when that record alone has more.
+
+    >>> [b.tolist() for b in right_batches(np.arange(6), np.array([1, 2, 4, 5]), 5)]
+    [[1, 2], [4], [5]]
+    """
+    below = np.searchsorted(sample, right)
+    batches = []
+    start = 0
+    ends = np.cumsum(below)
+    while start < len(right):
+        base = ends[start - 1] if start else 0
+        stop = int(np.searchsorted(ends, base + max_pairs, side="right"))
+        stop = max(stop, start + 1)
+        batches.append(right[start:stop])
+        start = stop
+    return batches
+
+
 def pairs_with_right_in(
     sample: np.ndarray, right: np.ndarray, source_codes: np.ndarray, link_type: str
 ) -> tuple[np.ndarray, np.ndarray]:

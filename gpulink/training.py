@@ -23,6 +23,9 @@ from gpulink.settings import LEVEL_NOT_OBSERVED_TEXT
 
 logger = logging.getLogger("gpulink")
 
+#: Pairs u's sampling scores per kernel call: about 20 bytes each of index and gamma arrays.
+U_PAIRS_PER_BATCH = 1 << 18
+
 
 def _raw_columns(expressions) -> set[str]:
     out: set[str] = set()
@@ -244,14 +247,16 @@ class LinkerTraining:
         pairs_used = [0] * len(comparisons)
 
         def score(right, which):
-            left_of, right_of = sampling.pairs_with_right_in(
-                sample.records, right, table.source_codes, link_type
-            )
-            gammas = scorer.gammas_of_pairs(left_of, right_of, which)
-            for column, c in enumerate(which):
-                g = gammas[:, column]
-                counts[c] += np.bincount(g[g >= 0], minlength=n_levels[c])[: n_levels[c]]
-                pairs_used[c] += len(g)
+            # in bounded batches: a chunk of a large max_pairs would not fit as index arrays
+            for batch in sampling.right_batches(sample.records, right, U_PAIRS_PER_BATCH):
+                left_of, right_of = sampling.pairs_with_right_in(
+                    sample.records, batch, table.source_codes, link_type
+                )
+                gammas = scorer.gammas_of_pairs(left_of, right_of, which)
+                for column, c in enumerate(which):
+                    g = gammas[:, column]
+                    counts[c] += np.bincount(g[g >= 0], minlength=n_levels[c])[: n_levels[c]]
+                    pairs_used[c] += len(g)
 
         def done(c):
             return min_count_per_level is not None and counts[c].min() >= min_count_per_level

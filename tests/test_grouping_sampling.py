@@ -48,6 +48,19 @@ def test_pairs_with_right_in_equal_brute_force(link_type):
     assert len(got) == len(set(got)) and set(got) == want
 
 
+@pytest.mark.parametrize("max_pairs", [1, 7, 40, 10_000])
+def test_right_batches_partition_right_within_the_pair_budget(max_pairs):
+    rng = np.random.default_rng(4)
+    sample = np.sort(rng.choice(500, size=120, replace=False)).astype(np.int64)
+    right = np.sort(rng.choice(sample, size=40, replace=False))
+    batches = sampling.right_batches(sample, right, max_pairs)
+    np.testing.assert_array_equal(np.concatenate(batches), right)
+    source = np.zeros(500, np.int32)
+    for batch in batches:
+        n_pairs = len(sampling.pairs_with_right_in(sample, batch, source, "dedupe_only")[0])
+        assert n_pairs <= max_pairs or len(batch) == 1
+
+
 def test_chunks_partition_the_sample_and_the_probe_is_inside_chunk_0():
     s = sampling.sample_records(np.zeros(5000, np.int32), "dedupe_only", 1e5, 10,
                                 np.random.default_rng(3))  # fmt: skip

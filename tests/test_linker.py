@@ -122,6 +122,20 @@ def test_u_reproducible_for_a_seed(people):
     assert a != c  # 5,000 of 79,800 pairs: another seed draws other pairs
 
 
+def test_u_is_the_same_whatever_the_batch_size(people, monkeypatch):
+    from gpulink import training
+
+    def trained(batch):
+        monkeypatch.setattr(training, "U_PAIRS_PER_BATCH", batch)
+        linker = gl.Linker(people, settings(), backend="cpu")
+        linker.training.estimate_u_using_random_sampling(max_pairs=20_000, seed=3)
+        u = [lvl.u for c in linker.settings.comparisons for lvl in c.levels]
+        return u, linker.settings.training_history[-1]["pairs"]
+
+    # one batch per chunk, then batches of a few records' pairs (and of single records)
+    assert trained(1 << 30) == trained(1_000) == trained(1)
+
+
 def test_training_history_in_model_json(people, tmp_path):
     linker = gl.Linker(people, settings(), backend="cpu")
     linker.training.estimate_probability_two_random_records_match(
