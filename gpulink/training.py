@@ -23,7 +23,7 @@ from gpulink.settings import LEVEL_NOT_OBSERVED_TEXT
 
 logger = logging.getLogger("gpulink")
 
-#: Pairs u's sampling scores per kernel call: about 20 bytes each of index and gamma arrays.
+#: Pairs u's sampling scores per kernel call (about 40 bytes each in transient index arrays).
 U_PAIRS_PER_BATCH = 1 << 18
 
 
