@@ -11,9 +11,10 @@ Conventions (Splink 4/5, checked against ``splink/internals/expectation_maximisa
   level, ... n-1 the first level. ``counts[n_patterns]`` how many pairs have that pattern.
 * ``m`` and ``u`` are lists, one float64 array per comparison, indexed by gamma (the null level
   has no parameters). ``NaN`` means Splink's *"level not observed in training dataset"*: the level
-  had no pair in the data it was trained on. Splink reads such a level as probability ``1e-6``
-  in every later calculation (``ComparisonLevel.m_probability`` returns 1e-6), and leaves it out
-  of the median over training sessions; so do we.
+  had no pair in the data it was trained on. Within a session Splink reads such a level as
+  probability ``1e-6`` (``ComparisonLevel.m_probability`` returns 1e-6 for the marker); across
+  sessions it leaves it out of the median, and a level no session observed keeps its previous
+  value (or Splink's default start value): so do we.
 * A level's match weight is ``log2(max(m, 1e-300) / max(u, 1e-300))``; the null level adds 0.
   A pair's weight is ``log2(λ / (1 - λ))`` plus its levels' weights (plus TF adjustments), and
   its match probability ``1 / (1 + 2^-w)`` for ``w >= 0`` else ``2^w / (1 + 2^w)``.

@@ -81,7 +81,11 @@ def levels_reversing_rule(settings, rule) -> list:
 
 
 class ParameterEstimates:
-    """Every estimate of every level's m and u, and the medians that become the parameters."""
+    """Every estimate of every level's m and u, and the medians that become the parameters.
+
+    Estimates of a level that a step never observed are recorded but not counted: a level with
+    no observed estimate keeps its configured value, else Splink's default start value.
+    """
 
     def __init__(self):
         self._values: dict[tuple[str, int, str], list] = {}
@@ -109,11 +113,13 @@ class ParameterEstimates:
                     (LEVEL_NOT_OBSERVED_TEXT if np.isnan(value) else value, description)
                 )
                 numeric = [v for v, _ in self._values[key] if v != LEVEL_NOT_OBSERVED_TEXT]
-                final = statistics.median(numeric) if numeric else LEVEL_NOT_OBSERVED_TEXT
+                if not numeric:
+                    # as Splink: a level no estimate observed keeps its value (or default)
+                    continue
                 if kind == "m":
-                    level.m_probability = final
+                    level.m_probability = statistics.median(numeric)
                 else:
-                    level.u_probability = final
+                    level.u_probability = statistics.median(numeric)
 
 
 def _current(settings, kind: str) -> list[np.ndarray]:

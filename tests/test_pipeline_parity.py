@@ -339,8 +339,8 @@ def test_model_json_round_trip_identical_predictions(fake_1000, tmp_path):
 
 
 def test_model_json_round_trip_with_unobserved_level(fake_1000):
-    """A level EM never saw keeps its 'not observed' m through gpulink's JSON (Splink's own
-    format drops it; the gpulink section keeps the marker)."""
+    """A level EM never saw (scored with its default m, as Splink) predicts the same after a
+    round trip through gpulink's JSON."""
     linker = _trained_gpulink_linker(fake_1000, block_on("dob"))  # email level 1 unobserved
     before = linker.inference.predict().to_pandas()
     model = linker.misc.save_model_to_json()
@@ -437,6 +437,38 @@ def test_em_parity(fake_1000, em_start, rule, without_tf, atol):
         rule, estimate_without_term_frequencies=without_tf
     )
     assert_parameters_close(sl.misc.save_model_to_json(), gk.misc.save_model_to_json(), atol)
+
+
+def test_levels_training_never_observed_keep_splink_defaults(fake_1000, em_start):
+    """EM on dob never sees an email level: Splink then scores it with its default m, never
+    with 1e-6, and so must gpulink (the m each engine scores with agree, level by level)."""
+    sl = splink_linker(fake_1000, em_start)
+    gk = gpulink_linker(fake_1000, em_start)
+    for linker in (sl, gk):
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            block_on("dob"), estimate_without_term_frequencies=True
+        )
+    defaults = 0
+    for sc, gc in zip(sl._settings_obj.comparisons, gk.settings.comparisons):
+        for s_level, g_level in zip(sc.comparison_levels, gc.levels):
+            if not s_level.is_null_level:
+                name = (gc.output_column_name, g_level.label)
+                assert g_level.m == pytest.approx(s_level.m_probability, abs=1e-4), name
+                defaults += s_level.m_probability == s_level.default_m_probability
+    assert defaults > 0
+
+
+def test_levels_u_sampling_never_observed_keep_their_u(fake_1000, em_start):
+    """u from 300 pairs misses the rare levels: as in Splink, they keep the u they had."""
+    gk = gpulink_linker(fake_1000, em_start)
+    before = {(c.output_column_name, lv.label): lv.u for c in gk.settings.comparisons
+              for lv in c.levels if not lv.is_null_level}  # fmt: skip
+    gk.training.estimate_u_using_random_sampling(max_pairs=300, seed=3)
+    after = {(c.output_column_name, lv.label): lv.u for c in gk.settings.comparisons
+             for lv in c.levels if not lv.is_null_level}  # fmt: skip
+    kept = [k for k in before if after[k] == before[k]]
+    assert kept and len(kept) < len(before)
+    assert all(u != 1e-6 for u in after.values())
 
 
 def test_em_two_sessions_and_lambda_from_trained_values(fake_1000, em_start):
