@@ -352,7 +352,12 @@ def encode_column(data: pa.Table, expression: str, *, kind: str | None = None) -
             base = enc.dictionary
         else:
             base = col
-        values = expr.evaluate(_plain(base))
+        base = _plain(base)
+        if base_codes is not None and (base_codes < 0).any():
+            # a null input may give a value (coalesce, nullif, concat...): one more slot for it
+            base_codes = np.where(base_codes < 0, len(base), base_codes)
+            base = pa.concat_arrays([base, pa.nulls(1, base.type)])
+        values = expr.evaluate(base)
     else:
         values = expr.evaluate(data)
     values = _null_nan(_plain(values))

@@ -246,6 +246,28 @@ def test_blocked_pairs_and_match_key_parity(fake_1000):
     assert list(gp.columns) == list(sp.columns)
 
 
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "coalesce(l.city, 'x') = coalesce(r.city, 'x') and l.dob = r.dob",
+        block_on("coalesce(city, 'none')", "substr(surname, 1, 1)"),
+        block_on("nullif(city, 'London')", "dob"),
+    ],
+)
+def test_blocking_on_expressions_of_nulls_parity(fake_1000, rule):
+    """An expression can turn a null into a value (coalesce) or a value into null (nullif):
+    the key is the expression's value, as in Splink's SQL join."""
+    s = SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=[scl.ExactMatch("first_name"), scl.ExactMatch("city")],
+        blocking_rules_to_generate_predictions=[rule],
+        retain_matching_columns=False,
+    )
+    sp, gp = predict_both(fake_1000, with_parameters(s))
+    assert len(gp) > 0
+    assert_same_predictions(sp, gp)
+
+
 def test_link_only_parity(fake_1000):
     halves = [
         fake_1000.iloc[:500].reset_index(drop=True),
