@@ -150,12 +150,15 @@ def default_u_values(num_levels: int) -> np.ndarray:
 
 
 def _as_params(values: Sequence, name: str) -> list[np.ndarray]:
+    """Copies as float64 arrays, checked. u may exceed 1: Splink's default start u of a level
+    (``m / 2**w`` with a negative weight ``w``) does, e.g. 1.6 for ExactMatch's else level, and
+    Splink runs EM from it when no u was estimated first."""
     out = []
     for c, v in enumerate(values):
         arr = np.array(v, dtype=np.float64, copy=True)
         if arr.ndim != 1 or arr.size == 0:
             raise InputError(f"{name}[{c}] must be a non-empty 1-d array of probabilities by gamma")
-        bad = ~np.isnan(arr) & ((arr < 0) | (arr > 1))
+        bad = ~np.isnan(arr) & ((arr < 0) | ((arr > 1) if name == "m" else np.isinf(arr)))
         if bad.any():
             raise SettingsError(
                 f"{name}[{c}] has a value outside [0, 1] at gamma {int(np.flatnonzero(bad)[0])}: "

@@ -493,6 +493,26 @@ def test_levels_u_sampling_never_observed_keep_their_u(fake_1000, em_start):
     assert all(u != 1e-6 for u in after.values())
 
 
+@pytest.mark.parametrize("tf", [False, True])
+def test_em_before_u_starts_from_splink_default_u(fake_1000, tf):
+    """Without a u step, Splink's EM starts from its default u, which for ExactMatch's else
+    level is 1.6 (not a probability): it trains all the same, and so does gpulink."""
+    s = SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=[
+            scl.ExactMatch("first_name"),
+            scl.ExactMatch("city").configure(term_frequency_adjustments=tf),
+            scl.LevenshteinAtThresholds("surname"),
+        ],
+        blocking_rules_to_generate_predictions=[block_on("surname")],
+    )
+    sl = splink_linker(fake_1000, s.create_settings_dict("duckdb"))
+    gk = gpulink_linker(fake_1000, s.create_settings_dict("duckdb"))
+    for linker in (sl, gk):
+        linker.training.estimate_parameters_using_expectation_maximisation(block_on("dob"))
+    assert_parameters_close(sl.misc.save_model_to_json(), gk.misc.save_model_to_json(), 1e-4)
+
+
 def test_em_two_sessions_and_lambda_from_trained_values(fake_1000, em_start):
     sl = splink_linker(fake_1000, em_start)
     gk = gpulink_linker(fake_1000, em_start)
