@@ -18,6 +18,7 @@ True
 from __future__ import annotations
 
 import logging
+import numbers
 import time
 from datetime import datetime, timezone
 
@@ -58,6 +59,7 @@ class PredictionResult(LinkResult):
         super().__init__(table, **kwargs)
         self.left_index = left
         self.right_index = right
+        self.linker_id: int | None = None  # id() of the linker whose records the indices are
 
 
 class Linker:
@@ -190,16 +192,24 @@ class LinkerInference:
         from gpulink.predict import DEFAULT_CHUNK_PAIRS, pairs_table, threshold_to_weight
 
         linker = self._linker
+        if chunk_pairs is None:
+            chunk_pairs = DEFAULT_CHUNK_PAIRS
+        elif isinstance(chunk_pairs, bool) or not isinstance(chunk_pairs, numbers.Integral):
+            raise SettingsError(f"chunk_pairs must be a positive integer, got {chunk_pairs!r}")
+        elif chunk_pairs < 1:
+            raise SettingsError(f"chunk_pairs must be a positive integer, got {chunk_pairs!r}")
+        chunk_pairs = int(chunk_pairs)
         if linker.client is not None:
             from gpulink.distributed import predict_distributed
-            from gpulink.predict import DEFAULT_CHUNK_PAIRS
 
-            return predict_distributed(
+            result = predict_distributed(
                 linker, linker.client,
                 threshold_match_probability=threshold_match_probability,
                 threshold_match_weight=threshold_match_weight,
-                chunk_pairs=chunk_pairs or DEFAULT_CHUNK_PAIRS,
+                chunk_pairs=chunk_pairs,
             )  # fmt: skip
+            result.linker_id = id(linker)
+            return result
         settings = linker.settings
         rules = to_blocking_rules(settings.blocking_rules)
         if not rules:
@@ -216,7 +226,7 @@ class LinkerInference:
             scored = scorer.score(
                 threshold,
                 keep_gammas=bool(settings.retain_intermediate_calculation_columns),
-                chunk_pairs=chunk_pairs or DEFAULT_CHUNK_PAIRS,
+                chunk_pairs=chunk_pairs,
                 plan=plan,
                 progress=progress,
             )
@@ -235,7 +245,9 @@ class LinkerInference:
             "(%.3g/s); kept %d",
             plan_pairs, seconds, linker.last_predict_stats["pairs_per_second"], len(scored.left),
         )  # fmt: skip
-        return PredictionResult(table, scored.left, scored.right)
+        result = PredictionResult(table, scored.left, scored.right)
+        result.linker_id = id(linker)
+        return result
 
 
 class LinkerClustering:
@@ -260,10 +272,16 @@ class LinkerClustering:
         linker = self._linker
         table = linker._record_table()
         start = time.perf_counter()
-        if not isinstance(df_predict, PredictionResult):
+        if not isinstance(df_predict, PredictionResult) or df_predict.linker_id not in (
+            None,
+            id(linker),
+        ):
             raise InputError(
                 "cluster_pairwise_predictions_at_threshold needs the result of "
-                "linker.inference.predict() from this linker"
+                "linker.inference.predict() from this linker (its pairs are record positions "
+                "in this linker's input); for another linker's predictions use that linker, "
+                "or gpulink.clustering.cluster_pairwise_predictions_at_threshold on a table "
+                "of unique ids"
             )
         probabilities = df_predict.to_arrow().column("match_probability").to_numpy()
         result = cluster_at_threshold(

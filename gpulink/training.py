@@ -8,6 +8,8 @@ the model JSON keeps.
 from __future__ import annotations
 
 import logging
+import math
+import numbers
 import statistics
 import time
 
@@ -25,6 +27,22 @@ logger = logging.getLogger("gpulink")
 
 #: Pairs u's sampling scores per kernel call (about 40 bytes each in transient index arrays).
 U_PAIRS_PER_BATCH = 1 << 18
+
+
+def _check_max_pairs(max_pairs) -> float:
+    """``max_pairs`` as a float: a finite number, at least 1."""
+    ok = isinstance(max_pairs, numbers.Real) and not isinstance(max_pairs, bool)
+    if not ok or not math.isfinite(max_pairs) or max_pairs < 1:
+        raise SettingsError(
+            f"max_pairs must be a finite number of at least 1 (e.g. 1e7), got {max_pairs!r}"
+        )
+    return float(max_pairs)
+
+
+def _check_seed(seed) -> None:
+    ok = seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool))
+    if not ok or (seed is not None and seed < 0):
+        raise SettingsError(f"seed must be None or a non-negative integer, got {seed!r}")
 
 
 def _raw_columns(expressions) -> set[str]:
@@ -194,7 +212,22 @@ class LinkerTraining:
         n_matched = int(count_pairs(table, rules, linker.settings.link_type).sum())
         sizes = np.bincount(table.source_codes, minlength=len(table.source_names))
         total = em.total_possible_comparisons(list(sizes), linker.settings.link_type)
+        if total == 0:
+            raise InputError(
+                "estimate_probability_two_random_records_match needs record pairs: the input "
+                f"has {table.n_records} record(s)"
+                + (" across fewer than two datasets" if linker.settings.link_type == "link_only"
+                   else "")
+            )  # fmt: skip
         lam = em.probability_two_random_records_match_from_counts(n_matched, total, recall)
+        if not 0 < lam < 1:
+            rule_text = ", ".join(repr(rule.sql) for rule in rules)
+            raise InputError(
+                f"the deterministic rules {rule_text} admit {n_matched:,} of {total:,} possible "
+                f"pairs, so the probability two random records match would be {lam:g}, which "
+                "no model can use; revise the rules (count_comparisons_from_blocking_rules "
+                "shows what each admits). The model was not changed"
+            )
         linker.settings.probability_two_random_records_match = lam
         linker._history(
             "estimate_probability_two_random_records_match",
@@ -234,6 +267,8 @@ class LinkerTraining:
         >>> linker.settings.training_history[-1]["records_sampled"] > 400
         True
         """
+        max_pairs = _check_max_pairs(max_pairs)
+        _check_seed(seed)
         if num_chunks < 1:
             raise SettingsError(f"num_chunks must be at least 1, got {num_chunks!r}")
         if min_count_per_level is not None and min_count_per_level < 0:
@@ -339,8 +374,8 @@ class LinkerTraining:
             raise SettingsError(
                 f"record_sample_proportion must be in (0, 1]; got {record_sample_proportion!r}"
             )
-        if max_pairs is not None and not max_pairs > 0:
-            raise SettingsError(f"max_pairs must be positive, or None; got {max_pairs!r}")
+        if max_pairs is not None:
+            max_pairs = _check_max_pairs(max_pairs)
         linker = self._linker
         settings = linker.settings
         rule = to_blocking_rule(blocking_rule)

@@ -209,3 +209,84 @@ def test_column_blocked_on_in_its_own_type_is_compared_as_string():
         a, b = str(codes[row.unique_id_l - 1]), str(codes[row.unique_id_r - 1])
         want = 2 if a == b else (1 if JaroWinkler.similarity(a, b) >= 0.9 else 0)
         assert row.gamma_code == want, (a, b)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(max_pairs=0),
+        dict(max_pairs=-5),
+        dict(max_pairs=float("nan")),
+        dict(max_pairs=float("inf")),
+        dict(max_pairs="1e6"),
+        dict(max_pairs=True),
+        dict(max_pairs=1e4, seed="a"),
+        dict(max_pairs=1e4, seed=-1),
+        dict(max_pairs=1e4, seed=1.5),
+    ],
+)
+def test_u_arguments_are_checked_before_anything_changes(people, kwargs):
+    linker = gl.Linker(people, settings(), backend="cpu")
+    before = linker.settings.to_dict()
+    with pytest.raises(SettingsError, match="max_pairs|seed"):
+        linker.training.estimate_u_using_random_sampling(**kwargs)
+    assert linker.settings.to_dict() == before
+
+
+def test_u_accepts_numpy_numbers(people):
+    linker = gl.Linker(people, settings(), backend="cpu")
+    linker.training.estimate_u_using_random_sampling(max_pairs=np.float64(1e4), seed=np.int64(2))
+    assert linker.settings.training_history[-1]["seed"] == 2
+
+
+@pytest.mark.parametrize("max_pairs", [0, float("inf"), "x"])
+def test_em_max_pairs_is_checked(people, max_pairs):
+    linker = gl.Linker(people, settings(), backend="cpu")
+    with pytest.raises(SettingsError, match="max_pairs"):
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            gl.block_on("dob"), max_pairs=max_pairs
+        )
+
+
+def test_lambda_from_rules_admitting_no_pairs_is_an_error_and_changes_nothing(people):
+    data = people.assign(k=np.arange(len(people)))  # unique: the rule pairs nothing
+    linker = gl.Linker(data, settings(), backend="cpu")
+    before = linker.settings.probability_two_random_records_match
+    with pytest.raises(InputError, match="admit 0 of .* would be 0"):
+        linker.training.estimate_probability_two_random_records_match(
+            [gl.block_on("k")], recall=0.7
+        )
+    assert linker.settings.probability_two_random_records_match == before
+    linker.inference.predict()  # still a usable model
+
+
+@pytest.mark.parametrize("rows", [0, 1])
+def test_lambda_on_fewer_than_two_records_is_an_input_error(people, rows):
+    linker = gl.Linker(people.head(rows), settings(), backend="cpu")
+    with pytest.raises(InputError, match="needs record pairs"):
+        linker.training.estimate_probability_two_random_records_match(
+            [gl.block_on("dob")], recall=0.8
+        )
+
+
+@pytest.mark.parametrize("chunk_pairs", [0, -1, 1.5, True, "10"])
+def test_predict_chunk_pairs_is_checked(people, chunk_pairs):
+    linker = gl.Linker(people, settings(), backend="cpu")
+    with pytest.raises(SettingsError, match="chunk_pairs"):
+        linker.inference.predict(chunk_pairs=chunk_pairs)
+
+
+def test_predict_chunk_size_does_not_change_the_pairs(people):
+    linker = gl.Linker(people, settings(), backend="cpu")
+    whole = linker.inference.predict().to_pandas()
+    small = linker.inference.predict(chunk_pairs=np.int64(7)).to_pandas()
+    pd.testing.assert_frame_equal(whole, small)
+
+
+def test_clustering_refuses_another_linkers_predictions(people):
+    mine = gl.Linker(people, settings(), backend="cpu")
+    other = gl.Linker(people.sample(frac=1.0, random_state=1), settings(), backend="cpu")
+    pairs = other.inference.predict()
+    with pytest.raises(InputError, match="from this linker"):
+        mine.clustering.cluster_pairwise_predictions_at_threshold(pairs, 0.5)
+    assert other.clustering.cluster_pairwise_predictions_at_threshold(pairs, 0.5).to_arrow()
