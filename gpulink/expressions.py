@@ -24,6 +24,7 @@ following DuckDB's semantics (Splink's default backend) exactly where the tests 
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -104,6 +105,8 @@ SUPPORTED_FUNCTIONS = (
 
 _SIMPLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TIME_DIRECTIVES = re.compile(r"%[HIMSpfzZTcXrR]")
+
+logger = logging.getLogger("gpulink")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -654,9 +657,25 @@ def _count_groups(pattern: str) -> int:
 
 def _eval_strptime(try_: bool):
     def run(f: Function, env):
-        arr = _as_string(f.args[0]._eval(env))
+        arg = f.args[0]._eval(env)
+        if not (pa.types.is_string(arg.type) or pa.types.is_large_string(arg.type)
+                or pa.types.is_null(arg.type)):  # fmt: skip
+            # as DuckDB: strptime parses text only
+            raise InputError(
+                f"{f.canonical!r} parses text, but {f.args[0].canonical!r} holds "
+                f"{arg.type} values; for a column that already holds dates use the comparison "
+                "with input_is_string=False (AbsoluteDateDifferenceAtThresholds, "
+                "DateOfBirthComparison), or convert the column to text"
+            )
         fmt = f.args[1].value  # type: ignore[attr-defined]
-        return _strptime(arr, fmt, try_, f.canonical)
+        parsed = _strptime(arg, fmt, try_, f.canonical)
+        if try_ and arg.null_count < len(arg) and parsed.null_count == len(parsed):
+            logger.warning(
+                "no value of %s matches the format %r (e.g. %r): %s is null for every record, "
+                "so every pair falls in the comparison's null level; check datetime_format",
+                f.args[0].canonical, fmt, pc.drop_null(arg)[0].as_py(), f.canonical,
+            )  # fmt: skip
+        return parsed
 
     return run
 

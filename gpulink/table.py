@@ -472,10 +472,19 @@ def _apply_kind(values: pa.Array, kind: str | None, expression: str) -> tuple[pa
     if kind is None or kind == natural:
         return values, natural
     text = f"{expression!r} (forced kind {kind!r})"
-    if kind == "string":
+    if kind == "string" and natural != "array":
         return _expr._as_string(values), "string"
     if kind == "number" and natural == "string":
-        return _expr._cast(values, "double", True, text), "number"
+        numbers = _expr._cast(values, "double", True, text)
+        lost = pc.and_(values.is_valid(), numbers.is_null())
+        if pc.any(lost).as_py():
+            first = pc.filter(values, lost)[0].as_py()
+            raise InputError(
+                f"{expression!r} holds text (e.g. {first!r}) where a numeric comparison "
+                "(absolute/percentage difference, distance in km) needs numbers; compare it "
+                "with a string comparison, or convert the column to numbers first"
+            )
+        return numbers, "number"
     if kind == "date":
         if natural == "string":
             return _expr._strptime(values, "%Y-%m-%d", True, text), "date"
@@ -483,9 +492,17 @@ def _apply_kind(values: pa.Array, kind: str | None, expression: str) -> tuple[pa
             return values.cast(pa.date32()), "date"
     if kind == "timestamp" and natural in ("string", "date"):
         return _expr._cast(values, "timestamp", True, text), "timestamp"
+    uses = {
+        "string": "a string comparison (exact match on text, Jaro-Winkler, Levenshtein...)",
+        "number": "a numeric comparison",
+        "date": "a date comparison",
+        "timestamp": "a date-time comparison",
+        "array": "an array comparison",
+    }
     raise InputError(
-        f"{expression!r} holds {natural} values ({values.type}) and cannot be used as kind "
-        f"{kind!r}; convert the column first"
+        f"{expression!r} holds {natural} values ({values.type}), which {uses.get(kind, kind)} "
+        "cannot read; choose a comparison for that type (e.g. ArrayIntersectAtSizes for "
+        "lists) or convert the column first"
     )
 
 

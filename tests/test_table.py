@@ -10,6 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import gpulink as gl
+import gpulink.comparison_library as cl
 from gpulink.errors import InputError
 from gpulink.io import normalise_input
 from gpulink.table import encode_records
@@ -264,7 +266,7 @@ def test_encode_errors():
         encode_records(pa.table({"unique_id": [1, 1]}), [])
     with pytest.raises(InputError, match="source dataset column 'source_dataset'"):
         encode_records(t, [], link_type="link_only")
-    with pytest.raises(InputError, match="kind"):
+    with pytest.raises(InputError, match="an array comparison cannot read"):
         encode_records(t, ["first_name"], kinds={"first_name": "array"})
     with pytest.raises(InputError, match="unknown link_type"):
         encode_records(t, [], link_type="dedupe")
@@ -285,3 +287,56 @@ def test_record_table_helpers():
 def test_non_arrow_input_is_normalised():
     rt = encode_records(pd.DataFrame({"unique_id": [3, 1], "x": ["a", np.nan]}), ["x"])
     assert rt.column("x").codes.tolist() == [-1, 0]
+
+
+def _predict(data, comparison):
+    s = gl.SettingsCreator(
+        "dedupe_only", [comparison], blocking_rules_to_generate_predictions=[gl.block_on("k")]
+    )
+    return gl.Linker(data, s, backend="cpu").inference.predict()
+
+
+TYPED = pd.DataFrame(
+    {
+        "unique_id": range(6),
+        "k": [1, 1, 1, 2, 2, 2],
+        "name": ["ann", "bob", "cy", "di", "ed", "flo"],
+        "digits": ["1", "2", "3", "4", "5", "6"],
+        "when": pd.to_datetime(["2001-01-01", "2001-01-02", "2001-02-01"] * 2),
+        "letters": [list("ab"), list("bc"), list("cd"), list("de"), list("ef"), list("fg")],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    "comparison, match",
+    [
+        (lambda: cl.AbsoluteDifferenceAtThresholds("name", [1]), "holds text .*'ann'"),
+        (lambda: cl.DistanceInKMAtThresholds("name", "name", [1]), "holds text"),
+        (lambda: cl.DateOfBirthComparison("when", input_is_string=True), "input_is_string=False"),
+        (
+            lambda: cl.AbsoluteDateDifferenceAtThresholds(
+                "k", input_is_string=True, metrics=["day"], thresholds=[1]
+            ),
+            "holds int64",
+        ),
+        (lambda: cl.JaroWinklerAtThresholds("letters"), "ArrayIntersectAtSizes"),
+    ],
+)
+def test_a_comparison_on_a_column_of_the_wrong_type_is_an_input_error(comparison, match):
+    """DuckDB (so Splink) refuses these; before, every pair silently scored as null."""
+    with pytest.raises(InputError, match=match):
+        _predict(TYPED, comparison())
+
+
+def test_numeric_text_still_works_in_numeric_comparisons():
+    got = _predict(TYPED, cl.AbsoluteDifferenceAtThresholds("digits", [1])).to_pandas()
+    assert len(got) == 6
+
+
+def test_a_date_format_no_value_matches_warns(caplog):
+    data = TYPED.assign(text=["2001-01-01"] * 6)
+    with caplog.at_level("WARNING", logger="gpulink"):
+        _predict(data, cl.DateOfBirthComparison("text", input_is_string=True,
+                                                datetime_format="%d/%m/%Y"))  # fmt: skip
+    assert "no value of text matches the format '%d/%m/%Y'" in caplog.text
