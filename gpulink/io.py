@@ -59,6 +59,23 @@ def default_dataset_name(i: int) -> str:
     return f"__splink__input_table_{i}"
 
 
+def _from_columns(columns: dict) -> pa.Table:
+    """A table from a dict of columns (lists or arrays), naming a column Arrow cannot type."""
+    try:
+        return pa.table(columns)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        for name, values in columns.items():
+            try:
+                pa.array(values)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                raise InputError(
+                    f"column {name!r} of the dict mixes types ({exc}); give it one type, with "
+                    "None for missing values (a pandas frame's to_dict() turns them into NaN: "
+                    "pass the DataFrame itself instead)"
+                ) from None
+        raise InputError(f"the dict of columns cannot be made a table: {exc}") from None
+
+
 def to_arrow(data, *, what: str = "input") -> pa.Table:
     """Convert one input (frame, Arrow object, file path) to a ``pa.Table``, without checks.
 
@@ -82,7 +99,7 @@ def to_arrow(data, *, what: str = "input") -> pa.Table:
     elif hasattr(data, "compute") and hasattr(data, "npartitions"):  # dask
         return to_arrow(data.compute(), what=what)
     elif isinstance(data, Mapping):
-        table = pa.table(dict(data))
+        table = _from_columns(dict(data))
     else:
         raise InputError(
             f"cannot read {what} of type {type(data).__name__}; pass a pandas, polars or cudf "
@@ -208,6 +225,12 @@ def normalise_input(
     if not items:
         raise InputError("no input tables were given; pass a DataFrame or a list of them")
     tables = [to_arrow(x, what=f"input table {i}") for i, x in enumerate(items)]
+    empty = [names[i] if names else i for i, t in enumerate(tables) if t.num_rows == 0]
+    if link_type == "link_only" and len(tables) > 1 and len(tables) - len(empty) < 2:
+        raise InputError(
+            f"link_type='link_only' needs records in at least two datasets, but input "
+            f"table(s) {', '.join(map(repr, empty))} are empty"
+        )
     if len(tables) == 1 and names is None:
         table = tables[0]
         if link_type != "dedupe_only" and sd_col not in table.column_names:

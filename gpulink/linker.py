@@ -98,6 +98,11 @@ class Linker:
                     f"input_table_aliases has {len(input_table_aliases)} names for "
                     f"{len(data)} tables; give one name per table"
                 )
+            if len(set(input_table_aliases)) != len(input_table_aliases):
+                raise InputError(
+                    f"input_table_aliases {list(input_table_aliases)} repeats a name; give each "
+                    "table its own"
+                )
             data = dict(zip(input_table_aliases, data))
         s = self.settings
         source_col = s.source_dataset_column_name if s.link_type != "dedupe_only" else None

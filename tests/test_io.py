@@ -166,3 +166,14 @@ def test_reference_data_reads():
     # empty CSV fields are null, as pandas.read_csv gives them to Splink
     assert f.column("city").null_count == pd.read_csv(DATA / "fake_1000.csv")["city"].isna().sum()
     assert to_arrow(DATA / "fake_1000.csv").num_rows == 1000
+
+
+def test_link_only_with_an_empty_table_says_which():
+    full = pa.table({"unique_id": [1, 2], "x": ["a", "b"]})
+    with pytest.raises(InputError, match="'b' are empty"):
+        normalise_input({"a": full, "b": full.slice(0, 0)}, link_type="link_only")
+
+
+def test_a_dict_of_columns_with_mixed_types_names_the_column():
+    with pytest.raises(InputError, match="column 'name' of the dict mixes types"):
+        normalise_input({"unique_id": [1, 2], "name": ["a", float("nan")]})

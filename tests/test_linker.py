@@ -290,3 +290,9 @@ def test_clustering_refuses_another_linkers_predictions(people):
     with pytest.raises(InputError, match="from this linker"):
         mine.clustering.cluster_pairwise_predictions_at_threshold(pairs, 0.5)
     assert other.clustering.cluster_pairwise_predictions_at_threshold(pairs, 0.5).to_arrow()
+
+
+def test_repeated_input_table_aliases_are_an_error(people):
+    s = settings(link_type="link_only")
+    with pytest.raises(InputError, match="repeats a name"):
+        gl.Linker([people, people], s, backend="cpu", input_table_aliases=["a", "a"])
