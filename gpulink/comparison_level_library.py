@@ -117,7 +117,7 @@ class ComparisonLevelCreator:
         for key in _CONFIGURABLE:
             value = self.__dict__.get("_cfg_" + key)
             if key == "is_null_level":
-                value = True if self.is_null_level else None
+                value = value or None  # a non-bool passes on, for the settings to refuse
             if value is not None:
                 out[key] = value
         return out

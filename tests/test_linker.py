@@ -165,6 +165,29 @@ def test_training_history_in_model_json(people, tmp_path):
     assert "gpulink" not in compat
 
 
+def test_edited_blocking_rule_in_model_json_is_used(people, tmp_path):
+    linker = gl.Linker(people, settings(), backend="cpu")
+    path = tmp_path / "model.json"
+    model = linker.misc.save_model_to_json(str(path))
+    model["blocking_rules_to_generate_predictions"] = [
+        {"blocking_rule": "l.dob = r.dob", "sql_dialect": "duckdb"}
+    ]
+    path.write_text(json.dumps(model))
+    pairs = gl.Linker(people, str(path), backend="cpu").inference.predict().to_pandas()
+    expected = (
+        gl.Linker(
+            people,
+            settings(blocking_rules_to_generate_predictions=[gl.block_on("dob")]),
+            backend="cpu",
+        )
+        .inference.predict()
+        .to_pandas()
+    )
+    assert len(pairs) == len(expected) > 0
+    assert (pairs["dob_l"] == pairs["dob_r"]).all()
+    assert (pairs["surname_l"] != pairs["surname_r"]).any()
+
+
 def test_save_model_refuses_to_overwrite(people, tmp_path):
     linker = gl.Linker(people, settings(), backend="cpu")
     path = tmp_path / "m.json"
