@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from gpulink.checks import is_integer, is_number
+from gpulink.checks import as_python_number, is_integer, is_number
 from gpulink.comparison_library import ComparisonCreator, CustomComparison
 from gpulink.errors import SettingsError
 from gpulink.kernels.program import (
@@ -155,7 +155,7 @@ def _probability(value, what: str) -> float | None:
     """
     if value is None or value == LEVEL_NOT_OBSERVED_TEXT:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+    if not is_number(value) or math.isnan(value):
         raise SettingsError(f"{what} must be a number in [0, 1], got {value!r}")
     if not 0 <= value <= 1:
         raise SettingsError(f"{what} = {value} is outside [0, 1]; give a probability")
@@ -588,18 +588,29 @@ class Settings:
                 "comparisons; give each comparison a distinct output_column_name"
             )
         lam = self.probability_two_random_records_match
-        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0 < lam < 1:
+        if not is_number(lam) or not 0 < lam < 1:
             raise SettingsError(
                 f"probability_two_random_records_match = {lam!r} must be strictly between 0 and 1"
             )
-        if not isinstance(self.em_convergence, (int, float)) or self.em_convergence <= 0:
-            raise SettingsError(f"em_convergence = {self.em_convergence!r} must be > 0")
-        if (
-            isinstance(self.max_iterations, bool)
-            or not isinstance(self.max_iterations, int)
-            or self.max_iterations < 1
-        ):
+        # NaN is no tolerance: EM would never converge and always run max_iterations
+        if not is_number(self.em_convergence) or not self.em_convergence > 0:
+            raise SettingsError(
+                f"em_convergence = {self.em_convergence!r} must be a number > 0 (EM stops when "
+                "no parameter changes by more than this; Splink's default is 0.0001)"
+            )
+        if not is_integer(self.max_iterations) or self.max_iterations < 1:
             raise SettingsError(f"max_iterations = {self.max_iterations!r} must be an int >= 1")
+        # numpy scalars become Python numbers: they go into the model JSON
+        self.probability_two_random_records_match = float(lam)
+        self.em_convergence = as_python_number(self.em_convergence)
+        self.max_iterations = int(self.max_iterations)
+        for name in ("retain_matching_columns", "retain_intermediate_calculation_columns"):
+            value = getattr(self, name)
+            if not isinstance(value, (bool, np.bool_)):
+                raise SettingsError(
+                    f"{name} = {value!r} must be true or false (a bool), got {type(value).__name__}"
+                )
+            setattr(self, name, bool(value))
         for name in (
             "unique_id_column_name",
             "source_dataset_column_name",

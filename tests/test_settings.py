@@ -188,6 +188,36 @@ def test_dict_errors():
         Settings.from_dict(bad)
 
 
+def test_numpy_scalars_are_accepted_and_saved_as_python_numbers():
+    s = _model(
+        probability_two_random_records_match=np.float32(0.25),
+        max_iterations=np.int64(5),
+        em_convergence=np.float64(0.001),
+        retain_matching_columns=np.bool_(False),
+    ).get_settings()
+    d = json.loads(s.to_json())
+    assert d["probability_two_random_records_match"] == 0.25
+    assert (d["max_iterations"], d["em_convergence"]) == (5, 0.001)
+    assert d["retain_matching_columns"] is False
+    assert type(s.max_iterations) is int
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(probability_two_random_records_match=True), "strictly between 0 and 1"),
+        (dict(max_iterations=True), "max_iterations = True must be an int"),
+        (dict(max_iterations=2.5), "max_iterations = 2.5 must be an int"),
+        (dict(em_convergence=float("nan")), "em_convergence = nan must be a number > 0"),
+        (dict(retain_matching_columns="no"), "retain_matching_columns = 'no' must be true or"),
+        (dict(retain_intermediate_calculation_columns=1), "must be true or false"),
+    ],
+)
+def test_setting_value_errors(kwargs, match):
+    with pytest.raises(SettingsError, match=match):
+        _model(**kwargs).get_settings()
+
+
 @pytest.mark.parametrize(
     "kwargs,match",
     [
