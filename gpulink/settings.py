@@ -17,6 +17,7 @@ file loads here and a gpulink model loads in Splink (see :meth:`Settings.to_spli
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import math
@@ -365,6 +366,34 @@ def _canonical_column(name: str) -> str:
     return canonical_text(Col(name))
 
 
+def _column_list(value, name: str) -> list[str]:
+    """A list of column names (None: none); a bare string is an error, as in Splink."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        raise SettingsError(f"{name} = {value!r} must be a list of column names; write [{value!r}]")
+    if not isinstance(value, (list, tuple)):
+        raise SettingsError(
+            f"{name} must be a list of column names, got {type(value).__name__} ({value!r})"
+        )
+    for col in value:
+        if not isinstance(col, str) or not col.strip():
+            raise SettingsError(f"{name} has {col!r}, which is not a column name")
+    return list(value)
+
+
+def _rule_list(value) -> list:
+    """The prediction rules as a list; one rule not in a list is an error, as in Splink."""
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple)):
+        raise SettingsError(
+            f"blocking_rules_to_generate_predictions must be a list of rules, got "
+            f"{type(value).__name__} ({value!r}); write [rule]"
+        )
+    return list(value)
+
+
 def _level_fraction(d: dict, key: str, default: float, where: str) -> float:
     """A level's ``key`` (tf_adjustment_weight, tf_minimum_u_value): a number in [0, 1]."""
     value = d.get(key)
@@ -508,13 +537,13 @@ class Settings:
         s = cls(
             link_type=sc.link_type,
             comparisons=comparisons,
-            blocking_rules=list(sc.blocking_rules_to_generate_predictions or []),
+            blocking_rules=_rule_list(sc.blocking_rules_to_generate_predictions),
             probability_two_random_records_match=sc.probability_two_random_records_match,
             em_convergence=sc.em_convergence,
             max_iterations=sc.max_iterations,
             retain_matching_columns=sc.retain_matching_columns,
             retain_intermediate_calculation_columns=sc.retain_intermediate_calculation_columns,
-            additional_columns_to_retain=list(sc.additional_columns_to_retain or []),
+            additional_columns_to_retain=sc.additional_columns_to_retain,
             unique_id_column_name=sc.unique_id_column_name,
             source_dataset_column_name=sc.source_dataset_column_name,
             match_weight_column_prefix=sc.match_weight_column_prefix,
@@ -625,6 +654,9 @@ class Settings:
             if not isinstance(value, str) or (name.endswith("_name") and not value):
                 what = "a column name" if name.endswith("_name") else "a string"
                 raise SettingsError(f"{name} = {value!r} must be {what} (a non-empty string)")
+        self.additional_columns_to_retain = _column_list(
+            self.additional_columns_to_retain, "additional_columns_to_retain"
+        )
         for c in self.comparisons:
             for lvl in c.levels:
                 for leaf in iter_leaves(lvl.predicate):
@@ -775,6 +807,38 @@ class Settings:
                         out.setdefault(canon, sql)
             for info in c.tf_levels():
                 out.setdefault(info.column, info.column)
+        return out
+
+    def retained_input_columns(self, available: list[str]) -> list[str]:
+        """The input columns ``additional_columns_to_retain`` asks predict to keep.
+
+        An entry is a column of the input, or an expression whose columns are kept (as
+        predict keeps the columns of the comparisons). A column the input lacks is an
+        InputError, as it is an error in Splink.
+
+        >>> import gpulink.comparison_library as cl
+        >>> s = SettingsCreator("dedupe_only", [cl.ExactMatch("city")],
+        ...                     additional_columns_to_retain=["cluster"]).get_settings()
+        >>> s.retained_input_columns(["unique_id", "city", "cluster"])
+        ['cluster']
+        """
+        from gpulink.errors import InputError
+        from gpulink.expressions import parse
+
+        out: list[str] = []
+        for entry in self.additional_columns_to_retain:
+            cols = [entry] if entry in available else list(parse(entry).columns)
+            for col in cols:
+                if col not in available:
+                    close = difflib.get_close_matches(col, available, n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    raise InputError(
+                        f"additional_columns_to_retain names column {col!r}, which is missing "
+                        f"from the input{hint}; the input has columns: "
+                        f"{', '.join(available[:30])}{' ...' if len(available) > 30 else ''}"
+                    )
+                if col not in out:
+                    out.append(col)
         return out
 
     def tf_columns(self) -> list[str]:

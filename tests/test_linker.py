@@ -46,6 +46,16 @@ def test_missing_blocking_column_names_the_column(people):
         gl.Linker(people, s, backend="cpu")
 
 
+def test_additional_columns_to_retain_are_checked_and_kept(people):
+    with pytest.raises(InputError, match="additional_columns_to_retain names column 'nope'"):
+        gl.Linker(people, settings(additional_columns_to_retain=["nope"]), backend="cpu")
+    with pytest.raises(SettingsError, match="must be a list of column names"):
+        gl.Linker(people, settings(additional_columns_to_retain="city"), backend="cpu")
+    kept = gl.Linker(people, settings(additional_columns_to_retain=["city"]), backend="cpu")
+    columns = kept.inference.predict().to_pandas().columns
+    assert {"city_l", "city_r"} <= set(columns)
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [

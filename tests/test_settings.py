@@ -232,6 +232,20 @@ def test_name_settings_must_be_text(kwargs, match):
         _model(**kwargs).get_settings()
 
 
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(additional_columns_to_retain="cluster"), r"write \['cluster'\]"),
+        (dict(additional_columns_to_retain=[3]), "has 3, which is not a column name"),
+        (dict(blocking_rules_to_generate_predictions="l.a = r.a"), r"write \[rule\]"),
+    ],
+)
+def test_a_bare_value_where_a_list_belongs(kwargs, match):
+    # Splink iterates the string's characters and fails later, on a column named 'c'
+    with pytest.raises(SettingsError, match=match):
+        _model(**kwargs).get_settings()
+
+
 def _level_dict_model(**level) -> dict:
     return {
         "link_type": "dedupe_only",
