@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from gpulink.checks import is_integer
 from gpulink.errors import SettingsError
 from gpulink.kernels.grouping import dense_ids, stable_order
 
@@ -276,12 +277,12 @@ class BlockingRule:
             if _is_pure_column(e) and not re.fullmatch(r'[A-Za-z_][A-Za-z0-9_]*|"(?:[^"]|"")*"', e):
                 e = _quote_identifier(e)  # Splink reads 'first name' as one column name
             exprs.append(_canonical(e))
-        if salting_partitions is not None and (
-            not isinstance(salting_partitions, int) or salting_partitions < 1
-        ):
-            raise SettingsError(
-                f"salting_partitions={salting_partitions!r} must be a positive integer or None"
-            )
+        if salting_partitions is not None:
+            if not is_integer(salting_partitions) or salting_partitions < 1:
+                raise SettingsError(
+                    f"salting_partitions={salting_partitions!r} must be a positive integer or None"
+                )
+            salting_partitions = int(salting_partitions)
         self.expressions: tuple[str, ...] = tuple(exprs)
         self._raw = tuple(e.strip() for e in expressions)
         self._sql = sql

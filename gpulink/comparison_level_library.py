@@ -16,6 +16,7 @@ from __future__ import annotations
 from copy import copy
 from typing import Any
 
+from gpulink.checks import is_number
 from gpulink.errors import SettingsError
 from gpulink.levels import ColumnExpression, condition_to_predicate
 
@@ -42,7 +43,8 @@ def _col(value: ColumnLike) -> ColumnExpression:
 
 
 def _number(value, lower: float, upper: float, level: str, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    # numpy scalars stay as given: the SQL shows them as written (np.float32(0.9) as 0.9)
+    if not is_number(value):
         raise SettingsError(f"{level}: '{name}' must be a number, got {value!r}")
     if not lower <= value <= upper:
         raise SettingsError(f"{level}: '{name}' must be between {lower} and {upper}, got {value}")
@@ -117,7 +119,7 @@ class ComparisonLevelCreator:
         for key in _CONFIGURABLE:
             value = self.__dict__.get("_cfg_" + key)
             if key == "is_null_level":
-                value = True if self.is_null_level else None
+                value = value or None  # a non-bool passes on, for the settings to refuse
             if value is not None:
                 out[key] = value
         return out

@@ -10,9 +10,11 @@ Moving a model from Splink is an import change: ``import gpulink.comparison_libr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from gpulink import comparison_level_library as cll
+from gpulink.checks import as_python_number, is_number
 from gpulink.comparison_level_library import ComparisonLevelCreator, CustomLevel
 from gpulink.errors import SettingsError
 from gpulink.levels import ColumnExpression
@@ -22,9 +24,10 @@ ColumnLike = str | ColumnExpression
 
 
 def _as_list(value) -> list:
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    return [value]
+    """One threshold or metric, or any iterable of them (a numpy array too), as a list."""
+    if isinstance(value, (str, bytes, dict)) or not isinstance(value, Iterable):
+        return [value]
+    return list(value)
 
 
 class ComparisonCreator:
@@ -76,7 +79,10 @@ class ComparisonCreator:
         if term_frequency_adjustments is not _UNSUPPLIED:
             self._tf = bool(term_frequency_adjustments)
         for name, values in (("m", m_probabilities), ("u", u_probabilities)):
-            if values is _UNSUPPLIED or not values:
+            if values is _UNSUPPLIED or values is None:
+                continue
+            values = _as_list(values)
+            if not values:
                 continue
             n = self.num_non_null_levels
             if len(values) != n:
@@ -86,12 +92,12 @@ class ComparisonCreator:
                     f"give one per non-null level, in order"
                 )
             for v in values:
-                if not isinstance(v, (int, float)) or not 0 <= v <= 1:
+                if not is_number(v) or not 0 <= v <= 1:
                     raise SettingsError(
                         f"{type(self).__name__}: {name}_probabilities must be numbers in "
                         f"[0, 1], got {v!r}"
                     )
-            setattr(self, f"_{name}", list(values))
+            setattr(self, f"_{name}", [as_python_number(v) for v in values])
         return self
 
     @property

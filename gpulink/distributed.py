@@ -130,7 +130,7 @@ def _retained_raw_columns(scorer: Scorer) -> list[str]:
     if settings.retain_matching_columns:
         for expr in list(scorer.program.columns) + list(settings.tf_columns()):
             wanted.extend(parse(expr).columns)
-    wanted.extend(settings.additional_columns_to_retain or [])
+    wanted.extend(settings.retained_input_columns(data.column_names))
     seen: list[str] = []
     for raw in wanted:
         if raw in data.column_names and raw not in seen:

@@ -102,6 +102,10 @@ class _SqlSyntaxError(Exception):
     pass
 
 
+class _ThresholdError(Exception):
+    """A condition gpulink can run, with a threshold its metric can never meet sensibly."""
+
+
 def _tokenize(sql: str) -> list[tuple[str, str]]:
     pos, out = 0, []
     while pos < len(sql):
@@ -574,6 +578,15 @@ def _distance_operands(node):
     return lat, lng
 
 
+def _check_fraction(t: float, what: str) -> None:
+    # The level library refuses these thresholds (JaroWinklerLevel(c, 1.5)); SQL must too.
+    if not 0 <= t <= 1:
+        raise _ThresholdError(
+            f"{what} must be between 0 and 1 (the metric's range), got {t}; a level past the "
+            "range never (or always) matches"
+        )
+
+
 def _comparison_to_leaf(node: Bin) -> Predicate:
     op, a, b = node.op, node.a, node.b
     if isinstance(a, Lit) and not isinstance(b, Lit):  # 0.9 <= f(x_l, x_r)
@@ -597,6 +610,8 @@ def _comparison_to_leaf(node: Bin) -> Predicate:
         kind, direction = _STRING_METRICS[a.name]
         expr = _pair(*a.args)
         t = _num(b)
+        if direction == "ge":
+            _check_fraction(t, f"the {a.name} threshold")
         if direction == "le" and op in ("<=", "<"):
             return _leaf(kind, [expr], _le_threshold(op, t), "string")
         if direction == "ge" and op in (">=", ">"):
@@ -613,6 +628,7 @@ def _comparison_to_leaf(node: Bin) -> Predicate:
         if op == "<":
             pct = _percent_operands(a)
             if pct is not None:
+                _check_fraction(_num(b), "the percentage difference threshold")
                 return _leaf(LEAF_PERCENT_DIFF_LE, [_pair(*pct)], _num(b), "number")
     if op in (">=", ">"):
         if (
@@ -704,6 +720,8 @@ def condition_to_predicate(sql_condition: str, where: str = "") -> Predicate:
     at = f" in {where}" if where else ""
     try:
         return _to_predicate(parse_sql(sql_condition))
+    except _ThresholdError as exc:
+        raise SettingsError(f"the level condition {sql_condition.strip()!r}{at}: {exc}") from None
     except (_SqlSyntaxError, SettingsError) as exc:
         raise SettingsError(
             f"the level condition {sql_condition.strip()!r}{at} cannot run on gpulink: {exc}. "

@@ -114,6 +114,7 @@ class Linker:
             link_type=s.link_type,
         )
         check_columns(self._data, sorted(self._raw_columns_used()))
+        s.retained_input_columns(self._data.column_names)  # raises on a missing column
         self._table = None
         self._estimates = ParameterEstimates()
         self._em_sessions: list = []

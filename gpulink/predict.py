@@ -426,12 +426,15 @@ def pairs_table(scorer: Scorer, scored: ScoredPairs) -> pa.Table:
     intermediate = settings.retain_intermediate_calculation_columns and scored.gammas is not None
     seen: set[str] = {uid}
 
+    def add_column(raw: str) -> None:
+        if raw not in seen and raw in data.column_names:
+            seen.add(raw)
+            cols[f"{raw}_l"] = pc.take(data.column(raw), left)
+            cols[f"{raw}_r"] = pc.take(data.column(raw), right)
+
     def add_raw(expr: str) -> None:
         for raw in parse(expr).columns:
-            if raw not in seen and raw in data.column_names:
-                seen.add(raw)
-                cols[f"{raw}_l"] = pc.take(data.column(raw), left)
-                cols[f"{raw}_r"] = pc.take(data.column(raw), right)
+            add_column(raw)
 
     # Splink's layout: per comparison its compared columns, gamma, TF values, weights
     program = scorer.program
@@ -478,8 +481,8 @@ def pairs_table(scorer: Scorer, scored: ScoredPairs) -> pa.Table:
     if settings.retain_matching_columns:
         for expr in settings.tf_columns():
             add_raw(expr)
-    for raw in list(settings.additional_columns_to_retain or []):
-        add_raw(raw)
+    for raw in settings.retained_input_columns(data.column_names):
+        add_column(raw)
     keys = scored.match_key
     names = pa.array([str(k) for k in range(int(keys.max()) + 1 if len(keys) else 0)], pa.string())
     cols["match_key"] = pc.take(names, pa.array(keys.astype(np.int32, copy=False)))

@@ -17,7 +17,9 @@ file loads here and a gpulink model loads in Splink (see :meth:`Settings.to_spli
 
 from __future__ import annotations
 
+import difflib
 import json
+import logging
 import math
 import os
 import tempfile
@@ -28,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from gpulink.checks import as_python_number, is_integer, is_number
 from gpulink.comparison_library import ComparisonCreator, CustomComparison
 from gpulink.errors import SettingsError
 from gpulink.kernels.program import (
@@ -48,6 +51,8 @@ from gpulink.levels import (
     is_single_exact_on,
     iter_leaves,
 )
+
+logger = logging.getLogger("gpulink")
 
 FORMAT_VERSION = 1
 LINK_TYPES = ("dedupe_only", "link_only", "link_and_dedupe")
@@ -151,7 +156,7 @@ def _probability(value, what: str) -> float | None:
     """
     if value is None or value == LEVEL_NOT_OBSERVED_TEXT:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+    if not is_number(value) or math.isnan(value):
         raise SettingsError(f"{what} must be a number in [0, 1], got {value!r}")
     if not 0 <= value <= 1:
         raise SettingsError(f"{what} = {value} is outside [0, 1]; give a probability")
@@ -361,17 +366,70 @@ def _canonical_column(name: str) -> str:
     return canonical_text(Col(name))
 
 
+def _column_list(value, name: str) -> list[str]:
+    """A list of column names (None: none); a bare string is an error, as in Splink."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        raise SettingsError(f"{name} = {value!r} must be a list of column names; write [{value!r}]")
+    if not isinstance(value, (list, tuple)):
+        raise SettingsError(
+            f"{name} must be a list of column names, got {type(value).__name__} ({value!r})"
+        )
+    for col in value:
+        if not isinstance(col, str) or not col.strip():
+            raise SettingsError(f"{name} has {col!r}, which is not a column name")
+    return list(value)
+
+
+def _rule_list(value) -> list:
+    """The prediction rules as a list; one rule not in a list is an error, as in Splink."""
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple)):
+        raise SettingsError(
+            f"blocking_rules_to_generate_predictions must be a list of rules, got "
+            f"{type(value).__name__} ({value!r}); write [rule]"
+        )
+    return list(value)
+
+
+def _level_fraction(d: dict, key: str, default: float, where: str) -> float:
+    """A level's ``key`` (tf_adjustment_weight, tf_minimum_u_value): a number in [0, 1]."""
+    value = d.get(key)
+    if value is None:
+        return default
+    if not is_number(value) or math.isnan(value):
+        raise SettingsError(f"{where}: {key} must be a number in [0, 1], got {value!r}")
+    if not 0 <= value <= 1:
+        raise SettingsError(f"{where}: {key} = {value} must be in [0, 1]")
+    return float(value)
+
+
+def _level_flag(d: dict, key: str, where: str) -> bool:
+    """A level's true/false option (absent or null: false)."""
+    value = d.get(key)
+    if value is None:
+        return False
+    if not isinstance(value, (bool, np.bool_)):
+        raise SettingsError(f"{where}: {key} must be true or false, got {value!r}")
+    return bool(value)
+
+
 def _resolve_level(d: dict, where: str) -> Level:
     if not isinstance(d.get("sql_condition"), str):
         raise SettingsError(f"{where} has no 'sql_condition' string: {d!r}")
-    pred = condition_to_predicate(d["sql_condition"], where)
-    is_null = bool(d.get("is_null_level", False))
+    label = d.get("label_for_charts")
+    if label is not None and not isinstance(label, str):
+        raise SettingsError(f"{where}: label_for_charts must be text, got {label!r}")
     tf_col = d.get("tf_adjustment_column")
-    weight = d.get("tf_adjustment_weight")
-    minimum = d.get("tf_minimum_u_value")
+    if tf_col is not None and not isinstance(tf_col, str):
+        raise SettingsError(f"{where}: tf_adjustment_column must be a column name, got {tf_col!r}")
+    pred = condition_to_predicate(d["sql_condition"], where)
+    is_null = _level_flag(d, "is_null_level", where)
     lvl = Level(
         sql_condition=d["sql_condition"],
-        label_for_charts=d.get("label_for_charts"),
+        label_for_charts=label,
         predicate=pred,
         is_null_level=is_null,
         m_probability=None
@@ -381,18 +439,13 @@ def _resolve_level(d: dict, where: str) -> Level:
         if is_null
         else _probability(d.get("u_probability"), f"{where}: u_probability"),
         tf_adjustment_column=tf_col,
-        tf_adjustment_weight=1.0 if weight is None else float(weight),
-        tf_minimum_u_value=0.0 if minimum is None else float(minimum),
-        disable_tf_exact_match_detection=bool(d.get("disable_tf_exact_match_detection", False)),
-        fix_m_probability=bool(d.get("fix_m_probability", False)),
-        fix_u_probability=bool(d.get("fix_u_probability", False)),
+        tf_adjustment_weight=_level_fraction(d, "tf_adjustment_weight", 1.0, where),
+        # a u probability: above 1 it would floor every value's u and wreck each TF weight
+        tf_minimum_u_value=_level_fraction(d, "tf_minimum_u_value", 0.0, where),
+        disable_tf_exact_match_detection=_level_flag(d, "disable_tf_exact_match_detection", where),
+        fix_m_probability=_level_flag(d, "fix_m_probability", where),
+        fix_u_probability=_level_flag(d, "fix_u_probability", where),
     )
-    if tf_col is not None and not isinstance(tf_col, str):
-        raise SettingsError(f"{where}: tf_adjustment_column must be a column name, got {tf_col!r}")
-    if not 0 <= lvl.tf_adjustment_weight <= 1:
-        raise SettingsError(
-            f"{where}: tf_adjustment_weight = {lvl.tf_adjustment_weight} must be in [0, 1]"
-        )
     if lvl.is_else_level and lvl.is_null_level:
         raise SettingsError(f"{where}: the ELSE level cannot be a null level")
     return lvl
@@ -411,6 +464,9 @@ def _default_output_name(levels: list[Level]) -> str:
 def _resolve_comparison(d: dict, index: int) -> Comparison:
     name = d.get("output_column_name")
     where_c = f"comparison {index} ({name!r})" if name else f"comparison {index}"
+    for key in ("output_column_name", "comparison_description"):
+        if d.get(key) is not None and not isinstance(d[key], str):
+            raise SettingsError(f"{where_c}: {key} must be text, got {d[key]!r}")
     raw_levels = d.get("comparison_levels")
     if not isinstance(raw_levels, list) or not raw_levels:
         raise SettingsError(f"{where_c} has no comparison_levels; give at least two levels")
@@ -481,13 +537,13 @@ class Settings:
         s = cls(
             link_type=sc.link_type,
             comparisons=comparisons,
-            blocking_rules=list(sc.blocking_rules_to_generate_predictions or []),
+            blocking_rules=_rule_list(sc.blocking_rules_to_generate_predictions),
             probability_two_random_records_match=sc.probability_two_random_records_match,
             em_convergence=sc.em_convergence,
             max_iterations=sc.max_iterations,
             retain_matching_columns=sc.retain_matching_columns,
             retain_intermediate_calculation_columns=sc.retain_intermediate_calculation_columns,
-            additional_columns_to_retain=list(sc.additional_columns_to_retain or []),
+            additional_columns_to_retain=sc.additional_columns_to_retain,
             unique_id_column_name=sc.unique_id_column_name,
             source_dataset_column_name=sc.source_dataset_column_name,
             match_weight_column_prefix=sc.match_weight_column_prefix,
@@ -517,30 +573,19 @@ class Settings:
 
     @classmethod
     def from_dict(cls, d: dict) -> Settings:
-        """Settings from a Splink settings or model dict (optionally with a gpulink section)."""
-        gl = d.get("gpulink") or {}
-        if gl and gl.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
-            raise SettingsError(
-                f"this model file has gpulink format version {gl['format_version']}, newer "
-                f"than this gpulink reads ({FORMAT_VERSION}); upgrade gpulink"
-            )
-        s = SettingsCreator(**_creator_kwargs(d)).get_settings()
-        if "blocking_rules" in gl:
-            s.blocking_rules = _restore_blocking_rules(gl["blocking_rules"])
-        s.training_history = list(gl.get("training_history", []))
-        for item in gl.get("levels_not_observed", []):
-            try:
-                level = s.get_comparison(item["comparison"]).level_for_gamma(
-                    int(item["comparison_vector_value"])
-                )
-            except (KeyError, TypeError, SettingsError) as exc:
-                raise SettingsError(
-                    f"the gpulink section lists a level that is not in the model: {item}"
-                ) from exc
-            if item.get("probability") == "m":
-                level.m_probability = LEVEL_NOT_OBSERVED_TEXT
-            else:
-                level.u_probability = LEVEL_NOT_OBSERVED_TEXT
+        """Settings from a Splink settings or model dict (optionally with a gpulink section).
+
+        The Splink keys are the model: edit them and the edit takes effect. The gpulink section
+        only adds what Splink's format cannot hold (the training history, and which m / u
+        training never observed); a ``blocking_rules`` list in it, written by earlier gpulink
+        versions, is ignored in favour of ``blocking_rules_to_generate_predictions``.
+        """
+        kwargs = _creator_kwargs(d)  # first: it checks that d is a dict
+        gl = _gpulink_section(d)
+        s = SettingsCreator(**kwargs).get_settings()
+        s.blocking_rules = _restore_blocking_rules(s.blocking_rules)
+        s.training_history = list(gl.get("training_history") or [])
+        _apply_levels_not_observed(s, gl.get("levels_not_observed") or [])
         return s
 
     @classmethod
@@ -572,18 +617,46 @@ class Settings:
                 "comparisons; give each comparison a distinct output_column_name"
             )
         lam = self.probability_two_random_records_match
-        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0 < lam < 1:
+        if not is_number(lam) or not 0 < lam < 1:
             raise SettingsError(
                 f"probability_two_random_records_match = {lam!r} must be strictly between 0 and 1"
             )
-        if not isinstance(self.em_convergence, (int, float)) or self.em_convergence <= 0:
-            raise SettingsError(f"em_convergence = {self.em_convergence!r} must be > 0")
-        if (
-            isinstance(self.max_iterations, bool)
-            or not isinstance(self.max_iterations, int)
-            or self.max_iterations < 1
-        ):
+        # NaN is no tolerance: EM would never converge and always run max_iterations
+        if not is_number(self.em_convergence) or not self.em_convergence > 0:
+            raise SettingsError(
+                f"em_convergence = {self.em_convergence!r} must be a number > 0 (EM stops when "
+                "no parameter changes by more than this; Splink's default is 0.0001)"
+            )
+        if not is_integer(self.max_iterations) or self.max_iterations < 1:
             raise SettingsError(f"max_iterations = {self.max_iterations!r} must be an int >= 1")
+        # numpy scalars become Python numbers: they go into the model JSON
+        self.probability_two_random_records_match = float(lam)
+        self.em_convergence = as_python_number(self.em_convergence)
+        self.max_iterations = int(self.max_iterations)
+        for name in ("retain_matching_columns", "retain_intermediate_calculation_columns"):
+            value = getattr(self, name)
+            if not isinstance(value, (bool, np.bool_)):
+                raise SettingsError(
+                    f"{name} = {value!r} must be true or false (a bool), got {type(value).__name__}"
+                )
+            setattr(self, name, bool(value))
+        for name in (
+            "unique_id_column_name",
+            "source_dataset_column_name",
+            "match_weight_column_prefix",
+            "term_frequency_adjustment_column_prefix",
+            "comparison_vector_value_column_prefix",
+            "linker_uid",
+        ):
+            value = getattr(self, name)
+            if value is None and name == "linker_uid":
+                continue
+            if not isinstance(value, str) or (name.endswith("_name") and not value):
+                what = "a column name" if name.endswith("_name") else "a string"
+                raise SettingsError(f"{name} = {value!r} must be {what} (a non-empty string)")
+        self.additional_columns_to_retain = _column_list(
+            self.additional_columns_to_retain, "additional_columns_to_retain"
+        )
         for c in self.comparisons:
             for lvl in c.levels:
                 for leaf in iter_leaves(lvl.predicate):
@@ -603,9 +676,12 @@ class Settings:
             if isinstance(br, str):
                 out.append({"blocking_rule": br, "sql_dialect": "duckdb"})
             elif isinstance(br, dict):
-                out.append(dict(br))
+                out.append({**br, "sql_dialect": "duckdb"})
             elif hasattr(br, "sql"):
-                out.append({"blocking_rule": br.sql, "sql_dialect": "duckdb"})
+                d = {"blocking_rule": br.sql, "sql_dialect": "duckdb"}
+                if getattr(br, "salting_partitions", None) is not None:  # Splink writes it too
+                    d["salting_partitions"] = br.salting_partitions
+                out.append(d)
             else:
                 raise SettingsError(
                     f"blocking rule {br!r} is neither SQL text, a dict nor a block_on() rule"
@@ -634,17 +710,14 @@ class Settings:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """Splink's model format plus a ``gpulink`` section (format version, rules, history).
+        """Splink's model format plus a ``gpulink`` section (format version, history, and the
+        levels training never observed), which only adds to the Splink keys, never repeats them.
 
         Splink itself rejects unknown top-level keys: give it :meth:`to_splink_dict`.
         """
         d = self.to_splink_dict()
-        rules = []
-        for br in self.blocking_rules:
-            rules.append(br.to_dict() if hasattr(br, "to_dict") else deepcopy(br))
         d["gpulink"] = {
             "format_version": FORMAT_VERSION,
-            "blocking_rules": rules,
             "training_history": deepcopy(self.training_history),
             "levels_not_observed": self._levels_not_observed(),
         }
@@ -662,6 +735,7 @@ class Settings:
                             {
                                 "comparison": c.output_column_name,
                                 "comparison_vector_value": lvl.comparison_vector_value,
+                                "sql_condition": lvl.sql_condition,
                                 "probability": kind,
                             }
                         )
@@ -680,6 +754,8 @@ class Settings:
         ``splink_compatible=True`` leaves out the gpulink section so Splink loads the file.
         """
         path = Path(out_path)
+        if path.is_dir():
+            raise SettingsError(f"{path} is a directory; give the path of the JSON file to write")
         if path.exists() and not overwrite:
             raise SettingsError(
                 f"{path} already exists; pass overwrite=True or choose another path"
@@ -731,6 +807,38 @@ class Settings:
                         out.setdefault(canon, sql)
             for info in c.tf_levels():
                 out.setdefault(info.column, info.column)
+        return out
+
+    def retained_input_columns(self, available: list[str]) -> list[str]:
+        """The input columns ``additional_columns_to_retain`` asks predict to keep.
+
+        An entry is a column of the input, or an expression whose columns are kept (as
+        predict keeps the columns of the comparisons). A column the input lacks is an
+        InputError, as it is an error in Splink.
+
+        >>> import gpulink.comparison_library as cl
+        >>> s = SettingsCreator("dedupe_only", [cl.ExactMatch("city")],
+        ...                     additional_columns_to_retain=["cluster"]).get_settings()
+        >>> s.retained_input_columns(["unique_id", "city", "cluster"])
+        ['cluster']
+        """
+        from gpulink.errors import InputError
+        from gpulink.expressions import parse
+
+        out: list[str] = []
+        for entry in self.additional_columns_to_retain:
+            cols = [entry] if entry in available else list(parse(entry).columns)
+            for col in cols:
+                if col not in available:
+                    close = difflib.get_close_matches(col, available, n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    raise InputError(
+                        f"additional_columns_to_retain names column {col!r}, which is missing "
+                        f"from the input{hint}; the input has columns: "
+                        f"{', '.join(available[:30])}{' ...' if len(available) > 30 else ''}"
+                    )
+                if col not in out:
+                    out.append(col)
         return out
 
     def tf_columns(self) -> list[str]:
@@ -785,12 +893,12 @@ def _creator_kwargs(d: dict) -> dict[str, Any]:
     rules = []
     for br in d.get("blocking_rules_to_generate_predictions", []) or []:
         if isinstance(br, dict) and "blocking_rule" in br:
-            # keys that never change the pairs (Splink's dialect tag, salting, no arrays)
+            # keys that never change the pairs (Splink's dialect tag, no arrays); salting does
+            # not change them either but stays, so that the model writes back as it was read
             br = {
                 k: v
                 for k, v in br.items()
-                if k not in ("sql_dialect", "salting_partitions")
-                and not (k == "arrays_to_explode" and not v)
+                if k != "sql_dialect" and not (k == "arrays_to_explode" and not v)
             }
             rules.append(br["blocking_rule"] if set(br) == {"blocking_rule"} else br)
         else:
@@ -800,8 +908,8 @@ def _creator_kwargs(d: dict) -> dict[str, Any]:
 
 
 def _restore_blocking_rules(rules: list) -> list:
-    """Rules from the gpulink section: dicts back to block_on() rules where gpulink.blocking
-    reads them; text and anything it cannot read stay as given (checked when blocking runs)."""
+    """Rule dicts back to block_on() rules where gpulink.blocking reads them; text and anything
+    it cannot read stay as given (checked when blocking runs)."""
     try:
         from gpulink.blocking import BlockingRule
     except ImportError:  # blocking is optional here: settings never needs it to load
@@ -817,14 +925,95 @@ def _restore_blocking_rules(rules: list) -> list:
     return out
 
 
+def _gpulink_section(d: dict) -> dict:
+    """The model's ``gpulink`` section ({} when there is none), its shape and version checked."""
+    gl = d.get("gpulink")
+    if gl is None:
+        return {}
+    if not isinstance(gl, dict):
+        raise SettingsError(
+            f"the model's 'gpulink' section must be a JSON object, got {type(gl).__name__} "
+            f"({gl!r}); restore it from the saved model or delete the 'gpulink' key"
+        )
+    version = gl.get("format_version", FORMAT_VERSION)
+    if not is_integer(version):
+        raise SettingsError(
+            f"gpulink.format_version must be an integer (this gpulink writes "
+            f"{FORMAT_VERSION}), got {version!r}; restore it from the saved model"
+        )
+    if version > FORMAT_VERSION:
+        raise SettingsError(
+            f"this model file has gpulink format version {version}, newer than this gpulink "
+            f"reads ({FORMAT_VERSION}); upgrade gpulink"
+        )
+    for key in ("training_history", "levels_not_observed"):
+        if gl.get(key) is not None and not isinstance(gl[key], list):
+            raise SettingsError(
+                f"gpulink.{key} must be a list, got {type(gl[key]).__name__} ({gl[key]!r}); "
+                "restore it from the saved model or delete it"
+            )
+    return gl
+
+
+def _apply_levels_not_observed(settings: Settings, items: list) -> None:
+    """Mark the m / u the gpulink section lists as never observed in training.
+
+    Splink's format drops such values (the level then scores with its default start value);
+    the section records them so that a reload scores them as Splink did in training. The
+    Splink keys win: a value given there is kept, and an entry whose level's condition was
+    edited no longer applies.
+    """
+    for item in items:
+        if not (
+            isinstance(item, dict)
+            and isinstance(item.get("comparison"), str)
+            and is_integer(item.get("comparison_vector_value"))
+            and item.get("probability") in ("m", "u")
+        ):
+            raise SettingsError(
+                f"gpulink.levels_not_observed has an entry {item!r} that is not "
+                '{"comparison": name, "comparison_vector_value": int, "probability": "m" or '
+                '"u"}; restore it from the saved model or delete it'
+            )
+        try:
+            level = settings.get_comparison(item["comparison"]).level_for_gamma(
+                int(item["comparison_vector_value"])
+            )
+        except (KeyError, SettingsError):
+            level = None
+        condition = item.get("sql_condition")
+        if level is None or (condition is not None and condition != level.sql_condition):
+            logger.warning(
+                "gpulink.levels_not_observed lists %s, which is no longer a level of the "
+                "model's comparisons; ignored (the level scores with its stored or default m/u)",
+                item,
+            )
+            continue
+        attr = f"{item['probability']}_probability"
+        if getattr(level, attr) is None:
+            setattr(level, attr, LEVEL_NOT_OBSERVED_TEXT)
+
+
 def _load_json_like(value) -> dict:
     if isinstance(value, dict):
         return deepcopy(value)
     if isinstance(value, Path) or (isinstance(value, str) and not value.lstrip().startswith("{")):
         path = Path(value)
+        if path.is_dir():
+            raise SettingsError(f"settings file {str(path)!r} is a directory; give a JSON file")
         if not path.is_file():
             raise SettingsError(f"settings file {str(path)!r} does not exist")
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise SettingsError(
+                f"settings file {str(path)!r} is not UTF-8 text (byte {exc.start}: "
+                f"{exc.object[exc.start : exc.start + 1]!r}); give a model JSON file"
+            ) from None
+        except OSError as exc:
+            raise SettingsError(
+                f"cannot read settings file {str(path)!r}: {exc.strerror}"
+            ) from None
         where = str(path)
     elif isinstance(value, str):
         text, where = value, "the JSON text"

@@ -573,6 +573,37 @@ def test_library_argument_errors():
         gcl.CustomComparison([42], "a").create_comparison_levels()
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        'jaro_winkler_similarity("a_l", "a_r") >= 1.5',
+        "1.5 <= jaro_similarity(a_l, a_r)",
+        'jaccard("a_l", "a_r") > -0.1',
+        gcll.PercentageDifferenceLevel("a", 0.5).create_sql().replace("0.5", "1.5"),
+    ],
+)
+def test_sql_thresholds_outside_the_metric_range_are_refused_as_the_library_does(sql):
+    comp = gcl.CustomComparison([{"sql_condition": sql}, {"sql_condition": "ELSE"}], "a")
+    with pytest.raises(SettingsError, match="threshold must be between 0 and 1.*got (1.5|-0.1)"):
+        SettingsCreator("dedupe_only", [comp]).get_settings()
+
+
+def test_numpy_numbers_are_numbers():
+    thresholds = np.array([0.9, 0.7])  # numpy float64 elements; Splink takes any iterable
+    ours = gcl.JaroWinklerAtThresholds("name", thresholds).create_comparison_dict()
+    assert ours == gcl.JaroWinklerAtThresholds("name", [0.9, 0.7]).create_comparison_dict()
+    lev = gcl.LevenshteinAtThresholds("name", [np.int64(2)]).create_comparison_dict()
+    assert lev["comparison_levels"][2]["sql_condition"].endswith("<= 2")
+    assert gcll.JaroWinklerLevel("name", np.float32(0.5)).create_sql().endswith(">= 0.5")
+    c = gcl.ExactMatch("city").configure(m_probabilities=np.array([0.9, 0.1]))
+    levels = c.create_comparison_dict()["comparison_levels"]
+    assert [type(lvl.get("m_probability")) for lvl in levels[1:]] == [float, float]
+    with pytest.raises(SettingsError, match="must be a number"):
+        gcll.LevenshteinLevel("name", True)
+    with pytest.raises(SettingsError, match="m_probabilities must be numbers"):
+        gcl.ExactMatch("city").configure(m_probabilities=[True, False])
+
+
 def test_splink_comparison_objects_are_accepted():
     s = SettingsCreator("dedupe_only", [scl.JaroWinklerAtThresholds("name")]).get_settings()
     g = SettingsCreator("dedupe_only", [gcl.JaroWinklerAtThresholds("name")]).get_settings()

@@ -46,6 +46,16 @@ def test_missing_blocking_column_names_the_column(people):
         gl.Linker(people, s, backend="cpu")
 
 
+def test_additional_columns_to_retain_are_checked_and_kept(people):
+    with pytest.raises(InputError, match="additional_columns_to_retain names column 'nope'"):
+        gl.Linker(people, settings(additional_columns_to_retain=["nope"]), backend="cpu")
+    with pytest.raises(SettingsError, match="must be a list of column names"):
+        gl.Linker(people, settings(additional_columns_to_retain="city"), backend="cpu")
+    kept = gl.Linker(people, settings(additional_columns_to_retain=["city"]), backend="cpu")
+    columns = kept.inference.predict().to_pandas().columns
+    assert {"city_l", "city_r"} <= set(columns)
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -163,6 +173,29 @@ def test_training_history_in_model_json(people, tmp_path):
     # the Splink-compatible file carries no gpulink section
     compat = linker.misc.save_model_to_json(str(tmp_path / "splink.json"), splink_compatible=True)
     assert "gpulink" not in compat
+
+
+def test_edited_blocking_rule_in_model_json_is_used(people, tmp_path):
+    linker = gl.Linker(people, settings(), backend="cpu")
+    path = tmp_path / "model.json"
+    model = linker.misc.save_model_to_json(str(path))
+    model["blocking_rules_to_generate_predictions"] = [
+        {"blocking_rule": "l.dob = r.dob", "sql_dialect": "duckdb"}
+    ]
+    path.write_text(json.dumps(model))
+    pairs = gl.Linker(people, str(path), backend="cpu").inference.predict().to_pandas()
+    expected = (
+        gl.Linker(
+            people,
+            settings(blocking_rules_to_generate_predictions=[gl.block_on("dob")]),
+            backend="cpu",
+        )
+        .inference.predict()
+        .to_pandas()
+    )
+    assert len(pairs) == len(expected) > 0
+    assert (pairs["dob_l"] == pairs["dob_r"]).all()
+    assert (pairs["surname_l"] != pairs["surname_r"]).any()
 
 
 def test_save_model_refuses_to_overwrite(people, tmp_path):

@@ -188,6 +188,140 @@ def test_dict_errors():
         Settings.from_dict(bad)
 
 
+def test_numpy_scalars_are_accepted_and_saved_as_python_numbers():
+    s = _model(
+        probability_two_random_records_match=np.float32(0.25),
+        max_iterations=np.int64(5),
+        em_convergence=np.float64(0.001),
+        retain_matching_columns=np.bool_(False),
+    ).get_settings()
+    d = json.loads(s.to_json())
+    assert d["probability_two_random_records_match"] == 0.25
+    assert (d["max_iterations"], d["em_convergence"]) == (5, 0.001)
+    assert d["retain_matching_columns"] is False
+    assert type(s.max_iterations) is int
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(probability_two_random_records_match=True), "strictly between 0 and 1"),
+        (dict(max_iterations=True), "max_iterations = True must be an int"),
+        (dict(max_iterations=2.5), "max_iterations = 2.5 must be an int"),
+        (dict(em_convergence=float("nan")), "em_convergence = nan must be a number > 0"),
+        (dict(retain_matching_columns="no"), "retain_matching_columns = 'no' must be true or"),
+        (dict(retain_intermediate_calculation_columns=1), "must be true or false"),
+    ],
+)
+def test_setting_value_errors(kwargs, match):
+    with pytest.raises(SettingsError, match=match):
+        _model(**kwargs).get_settings()
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(unique_id_column_name=5), "unique_id_column_name = 5 must be a column name"),
+        (dict(source_dataset_column_name=""), "source_dataset_column_name = '' must be a"),
+        (dict(match_weight_column_prefix=None), "match_weight_column_prefix = None must be"),
+        (dict(linker_uid=5), "linker_uid = 5 must be a string"),
+    ],
+)
+def test_name_settings_must_be_text(kwargs, match):
+    with pytest.raises(SettingsError, match=match):
+        _model(**kwargs).get_settings()
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(additional_columns_to_retain="cluster"), r"write \['cluster'\]"),
+        (dict(additional_columns_to_retain=[3]), "has 3, which is not a column name"),
+        (dict(blocking_rules_to_generate_predictions="l.a = r.a"), r"write \[rule\]"),
+    ],
+)
+def test_a_bare_value_where_a_list_belongs(kwargs, match):
+    # Splink iterates the string's characters and fails later, on a column named 'c'
+    with pytest.raises(SettingsError, match=match):
+        _model(**kwargs).get_settings()
+
+
+def _level_dict_model(**level) -> dict:
+    return {
+        "link_type": "dedupe_only",
+        "comparisons": [
+            {
+                "output_column_name": "city",
+                "comparison_levels": [
+                    {
+                        "sql_condition": '"city_l" IS NULL OR "city_r" IS NULL',
+                        "is_null_level": True,
+                    },
+                    {"sql_condition": '"city_l" = "city_r"', **level},
+                    {"sql_condition": "ELSE"},
+                ],
+            }
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    "level,match",
+    [
+        (dict(tf_adjustment_column="city", tf_adjustment_weight="x"), "tf_adjustment_weight must"),
+        (dict(tf_adjustment_column="city", tf_minimum_u_value="x"), "tf_minimum_u_value must"),
+        (dict(tf_adjustment_column="city", tf_minimum_u_value=5), r"tf_minimum_u_value = 5 must"),
+        (dict(tf_adjustment_column="city", tf_adjustment_weight=float("nan")), "weight must be"),
+        (dict(is_null_level="false"), "is_null_level must be true or false, got 'false'"),
+        (dict(fix_m_probability="yes"), "fix_m_probability must be true or false"),
+        (dict(label_for_charts=5), "label_for_charts must be text"),
+    ],
+)
+def test_level_field_errors_name_the_field(level, match):
+    with pytest.raises(SettingsError, match=match):
+        Settings.from_dict(_level_dict_model(**level))
+
+
+def test_tf_minimum_u_value_in_range_is_kept():
+    s = Settings.from_dict(_level_dict_model(tf_adjustment_column="city", tf_minimum_u_value=0.001))
+    assert s.comparisons[0].tf_levels()[0].tf_minimum_u_value == 0.001
+
+
+@pytest.mark.parametrize(
+    "edit,match",
+    [
+        (lambda g: g.__setitem__("format_version", "2"), "format_version must be an integer"),
+        (lambda g: g.__setitem__("format_version", None), "format_version must be an integer"),
+        (lambda g: g.__setitem__("format_version", 99), "newer than this gpulink reads"),
+        (lambda g: g.__setitem__("training_history", "x"), "training_history must be a list"),
+        (lambda g: g.__setitem__("levels_not_observed", {}), "levels_not_observed must be a"),
+        (lambda g: g.__setitem__("levels_not_observed", ["x"]), "levels_not_observed has an"),
+    ],
+)
+def test_edited_gpulink_section_errors(edit, match):
+    d = _model().get_settings().to_dict()
+    edit(d["gpulink"])
+    with pytest.raises(SettingsError, match=match):
+        Settings.from_dict(d)
+
+
+def test_gpulink_section_must_be_an_object():
+    d = dict(_model().get_settings().to_dict(), gpulink=[1])
+    with pytest.raises(SettingsError, match="'gpulink' section must be a JSON object, got list"):
+        Settings.from_dict(d)
+
+
+def test_unreadable_model_files(tmp_path):
+    binary = tmp_path / "model.json"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(SettingsError, match="is not UTF-8 text"):
+        Settings.from_json(binary)
+    with pytest.raises(SettingsError, match="is a directory"):
+        Settings.from_json(tmp_path)
+    with pytest.raises(SettingsError, match="is a directory"):
+        _model().get_settings().save_model_to_json(tmp_path)
+
+
 def test_column_kind_conflict_is_an_error():
     comps = [
         cl.AbsoluteDifferenceAtThresholds("x", [1]),
@@ -291,9 +425,7 @@ def test_json_round_trip(tmp_path):
 def test_blocking_rule_objects_are_serialised():
     class Rule:  # stands in for gpulink.blocking's rule object
         sql = "l.dob = r.dob"
-
-        def to_dict(self):
-            return {"block_on": ["dob"]}
+        salting_partitions = None
 
     s = _model(blocking_rules_to_generate_predictions=[Rule(), "l.city = r.city"]).get_settings()
     d = s.to_dict()
@@ -301,17 +433,59 @@ def test_blocking_rule_objects_are_serialised():
         {"blocking_rule": "l.dob = r.dob", "sql_dialect": "duckdb"},
         {"blocking_rule": "l.city = r.city", "sql_dialect": "duckdb"},
     ]
-    assert d["gpulink"]["blocking_rules"] == [{"block_on": ["dob"]}, "l.city = r.city"]
+    assert "blocking_rules" not in d["gpulink"]  # the Splink key is the only copy
 
 
 def test_block_on_rules_round_trip(tmp_path):
     blocking = pytest.importorskip("gpulink.blocking")
-    rules = [blocking.block_on("first_name", "substr(dob, 1, 4)"), "l.city = r.city"]
+    rules = [
+        blocking.block_on("first_name", "substr(dob, 1, 4)"),
+        blocking.block_on("surname", salting_partitions=4),
+        "l.city = r.city",
+    ]
     s = _model(blocking_rules_to_generate_predictions=rules).get_settings()
     back = Settings.from_json(s.to_json())
-    assert back.blocking_rules[0] == rules[0]
-    assert back.blocking_rules[1] == "l.city = r.city"
+    assert blocking.to_blocking_rules(back.blocking_rules) == blocking.to_blocking_rules(rules)
+    assert back.blocking_rules[1].salting_partitions == 4
+    assert back.blocking_rules[2] == "l.city = r.city"
     assert back.to_dict() == s.to_dict()
+
+
+def _edited(d: dict, edit) -> dict:
+    d = json.loads(json.dumps(d))
+    edit(d)
+    return d
+
+
+def test_edited_splink_keys_of_a_model_file_take_effect():
+    blocking = pytest.importorskip("gpulink.blocking")
+    s = _model(blocking_rules_to_generate_predictions=[blocking.block_on("city")]).get_settings()
+    s.comparisons[1].levels[1].m_probability = LEVEL_NOT_OBSERVED_TEXT
+    saved = s.to_dict()
+    # a file written by gpulink 0.x also kept the rules in its own section: they must not win
+    saved["gpulink"]["blocking_rules"] = saved["blocking_rules_to_generate_predictions"]
+
+    def new_rule(d):
+        d["blocking_rules_to_generate_predictions"][0]["blocking_rule"] = "l.dob = r.dob"
+
+    back = Settings.from_dict(_edited(saved, new_rule))
+    assert blocking.to_blocking_rules(back.blocking_rules) == [blocking.block_on("dob")]
+
+    # an m given in the Splink keys wins over the section's "not observed"
+    def set_m(d):
+        d["comparisons"][1]["comparison_levels"][1]["m_probability"] = 0.7
+
+    assert Settings.from_dict(saved).comparisons[1].levels[1].m_probability == (
+        LEVEL_NOT_OBSERVED_TEXT
+    )
+    assert Settings.from_dict(_edited(saved, set_m)).comparisons[1].levels[1].m == 0.7
+
+    # a level whose condition was edited is no longer the level the section speaks of
+    def new_condition(d):
+        d["comparisons"][1]["comparison_levels"][1]["sql_condition"] = '"city_l" = "city_r"'
+
+    lvl = Settings.from_dict(_edited(saved, new_condition)).comparisons[1].levels[1]
+    assert lvl.m_probability is None and lvl.m == lvl.default_m_probability
 
 
 def test_gpulink_model_loads_in_splink_with_same_levels():
