@@ -18,7 +18,6 @@ True
 from __future__ import annotations
 
 import logging
-import numbers
 import time
 from datetime import datetime, timezone
 
@@ -27,6 +26,7 @@ import pyarrow as pa
 
 from gpulink.backend import resolve_backend
 from gpulink.blocking import to_blocking_rules
+from gpulink.checks import is_integer
 from gpulink.errors import InputError, SettingsError
 from gpulink.expressions import parse
 from gpulink.io import check_columns, normalise_input
@@ -200,9 +200,7 @@ class LinkerInference:
         linker = self._linker
         if chunk_pairs is None:
             chunk_pairs = DEFAULT_CHUNK_PAIRS
-        elif isinstance(chunk_pairs, bool) or not isinstance(chunk_pairs, numbers.Integral):
-            raise SettingsError(f"chunk_pairs must be a positive integer, got {chunk_pairs!r}")
-        elif chunk_pairs < 1:
+        elif not is_integer(chunk_pairs) or chunk_pairs < 1:
             raise SettingsError(f"chunk_pairs must be a positive integer, got {chunk_pairs!r}")
         chunk_pairs = int(chunk_pairs)
         if linker.client is not None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 import statistics
 import time
 
@@ -17,6 +16,7 @@ import numpy as np
 
 from gpulink import em, sampling
 from gpulink.blocking import block_on, count_pairs, to_blocking_rule, to_blocking_rules
+from gpulink.checks import is_integer, is_number
 from gpulink.errors import InputError, SettingsError
 from gpulink.expressions import parse
 from gpulink.kernels.grouping import distinct_rows
@@ -31,8 +31,7 @@ U_PAIRS_PER_BATCH = 1 << 18
 
 def _check_max_pairs(max_pairs) -> float:
     """``max_pairs`` as a float: a finite number, at least 1."""
-    ok = isinstance(max_pairs, numbers.Real) and not isinstance(max_pairs, bool)
-    if not ok or not math.isfinite(max_pairs) or max_pairs < 1:
+    if not is_number(max_pairs) or not math.isfinite(max_pairs) or max_pairs < 1:
         raise SettingsError(
             f"max_pairs must be a finite number of at least 1 (e.g. 1e7), got {max_pairs!r}"
         )
@@ -40,8 +39,7 @@ def _check_max_pairs(max_pairs) -> float:
 
 
 def _check_seed(seed) -> None:
-    ok = seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool))
-    if not ok or (seed is not None and seed < 0):
+    if seed is not None and (not is_integer(seed) or seed < 0):
         raise SettingsError(f"seed must be None or a non-negative integer, got {seed!r}")
 
 
