@@ -156,6 +156,11 @@ def _probability(value, what: str) -> float | None:
     """
     if value is None or value == LEVEL_NOT_OBSERVED_TEXT:
         return None
+    return _fraction(value, what)
+
+
+def _fraction(value, what: str) -> float:
+    """``value`` as a float, checked to be a number in [0, 1]."""
     if not is_number(value) or math.isnan(value):
         raise SettingsError(f"{what} must be a number in [0, 1], got {value!r}")
     if not 0 <= value <= 1:
@@ -397,13 +402,7 @@ def _rule_list(value) -> list:
 def _level_fraction(d: dict, key: str, default: float, where: str) -> float:
     """A level's ``key`` (tf_adjustment_weight, tf_minimum_u_value): a number in [0, 1]."""
     value = d.get(key)
-    if value is None:
-        return default
-    if not is_number(value) or math.isnan(value):
-        raise SettingsError(f"{where}: {key} must be a number in [0, 1], got {value!r}")
-    if not 0 <= value <= 1:
-        raise SettingsError(f"{where}: {key} = {value} must be in [0, 1]")
-    return float(value)
+    return default if value is None else _fraction(value, f"{where}: {key}")
 
 
 def _level_flag(d: dict, key: str, where: str) -> bool:
