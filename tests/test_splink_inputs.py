@@ -377,3 +377,61 @@ def test_block_on_rejects_other_objects_naming_the_fix():
         gl.block_on(splink.ColumnExpression("surname"))
     with pytest.raises(SettingsError, match="must be a column name"):
         gl.block_on(3)
+
+
+# -- 4. the tutorial, with the imports swapped ------------------------------------------------
+
+TUTORIAL = """
+db_api = DuckDBAPI()
+df_sdf = db_api.register(df)
+settings = SettingsCreator(
+    link_type="dedupe_only",
+    comparisons=[
+        cl.NameComparison("first_name").configure(term_frequency_adjustments=True),
+        cl.JaroAtThresholds("surname"),
+        cl.DateOfBirthComparison("dob", input_is_string=True),
+        cl.ExactMatch("city").configure(term_frequency_adjustments=True),
+        cl.EmailComparison("email"),
+    ],
+    blocking_rules_to_generate_predictions=[
+        block_on("first_name", "dob"),
+        block_on(ColumnExpression("surname").lower().substr(1, 3)),
+    ],
+    retain_intermediate_calculation_columns=True,
+)
+linker = Linker(df_sdf, settings)
+linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=1, min_count_per_level=None)
+linker.training.estimate_probability_two_random_records_match(
+    [block_on("first_name", "surname")], recall=0.7
+)
+linker.training.estimate_parameters_using_expectation_maximisation(block_on("dob"))
+linker.training.estimate_parameters_using_expectation_maximisation(block_on("email"))
+df_predict = linker.inference.predict(threshold_match_probability=0.2)
+result = df_predict.as_pandas_dataframe()
+"""
+
+
+def test_splink_tutorial_runs_with_gpulink_imports(fake_1000):
+    pytest.importorskip("splink")
+    results = {}
+    for lib in ("splink", "gpulink"):
+        ns = {"df": fake_1000}
+        exec(f"from {lib} import ColumnExpression, DuckDBAPI, Linker, SettingsCreator, block_on\n"
+             f"import {lib}.comparison_library as cl", ns)  # fmt: skip
+        logging.getLogger("splink").setLevel(logging.ERROR)
+        exec(TUTORIAL, ns)
+        results[lib] = ns["result"]
+    s, g = keyed(results["splink"]), keyed(results["gpulink"])
+    # u from every pair, λ from deterministic rules and EM from the same start: Splink's model
+    assert len(s) > 500 and s.keys() == g.keys()
+    assert all(s[k][0] == g[k][0] for k in s)
+    np.testing.assert_allclose([g[k][1] for k in s], [s[k][1] for k in s], rtol=0, atol=1e-6)
+
+
+def test_top_level_names_match_splinks():
+    splink = pytest.importorskip("splink")
+    missing = [n for n in splink.__all__ if not hasattr(gl, n)]
+    assert sorted(missing) == ["SparkAPI", "splink_datasets"]
+    differences = README.read_text()
+    for name in missing:
+        assert f"`{name}`" in differences, f"README does not say that gpulink has no {name}"
