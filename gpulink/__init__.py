@@ -8,6 +8,7 @@
 from gpulink import comparison_level_library, comparison_library
 from gpulink.backend import resolve_backend
 from gpulink.blocking import block_on
+from gpulink.db_api import DuckDBAPI
 from gpulink.errors import (
     BackendUnavailable,
     DeviceMemoryError,
@@ -25,6 +26,7 @@ __all__ = [
     "BackendUnavailable",
     "ColumnExpression",
     "DeviceMemoryError",
+    "DuckDBAPI",
     "GpulinkError",
     "InputError",
     "Linker",

@@ -332,25 +332,52 @@ class BlockingRule:
         return f"block_on({args})"
 
 
-def block_on(*expressions: str, salting_partitions: int | None = None) -> BlockingRule:
+def block_on(*expressions: Any, salting_partitions: int | None = None) -> BlockingRule:
     """A rule blocking on equality of every column expression given (Splink's ``block_on``).
+
+    Each expression is a column name, a SQL expression, or a
+    :class:`~gpulink.ColumnExpression`; the rule's SQL is the text Splink writes for it.
 
     >>> block_on("first_name", "dob").sql
     '(l."first_name" = r."first_name") AND (l."dob" = r."dob")'
     >>> block_on("lower(city)").expressions
     ('lower(city)',)
+    >>> from gpulink import ColumnExpression
+    >>> block_on(ColumnExpression("surname").lower().substr(1, 3)).sql
+    'SUBSTRING(LOWER(l."surname"), 1, 3) = SUBSTRING(LOWER(r."surname"), 1, 3)'
     """
     if len(expressions) == 1 and isinstance(expressions[0], list | tuple):
         raise SettingsError(
             "block_on takes expressions as separate arguments: block_on('first_name', 'dob'), "
             "not block_on(['first_name', 'dob'])"
         )
+    from gpulink.levels import ColumnExpression
+
     for e in expressions:
-        if not isinstance(e, str):
-            raise SettingsError(
-                f"block_on expression {e!r} must be a string column name or SQL expression"
+        if not isinstance(e, str | ColumnExpression):
+            splink_ce = hasattr(e, "raw_sql_expression") and hasattr(e, "operations")
+            fix = (
+                "; use gpulink.ColumnExpression (from gpulink import ColumnExpression)"
+                if splink_ce
+                else ""
             )
-    return BlockingRule(expressions, salting_partitions=salting_partitions)
+            raise SettingsError(
+                f"block_on expression {e!r} must be a column name, a SQL expression or a "
+                f"gpulink ColumnExpression{fix}"
+            )
+    if all(isinstance(e, str) for e in expressions):
+        return BlockingRule(expressions, salting_partitions=salting_partitions)
+    # A ColumnExpression brings its own SQL for each side (Splink's l_name / r_name).
+    sides = [
+        (e.l_name, e.r_name)
+        if isinstance(e, ColumnExpression)
+        else (_side_sql(e, "l"), _side_sql(e, "r"))
+        for e in expressions
+    ]
+    equalities = [f"{a} = {b}" for a, b in sides]
+    sql = equalities[0] if len(equalities) == 1 else " AND ".join(f"({q})" for q in equalities)
+    names = [e.name if isinstance(e, ColumnExpression) else e for e in expressions]
+    return BlockingRule(names, sql=sql, sides=sides, salting_partitions=salting_partitions)
 
 
 def _rule_from_sql(sql: str, **kwargs) -> BlockingRule:

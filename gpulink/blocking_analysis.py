@@ -6,8 +6,9 @@ so ``record_sample_proportion`` is accepted for compatibility and every count is
 (``is_estimate`` is always False).
 
 Inputs: ``table_or_tables`` is an encoded :class:`~gpulink.table.RecordTable`, or anything
-:func:`gpulink.io.normalise_input` accepts (a DataFrame, Arrow table, path, or a list of them),
-which is then encoded with the rules' expressions. ``db_api`` is accepted and ignored.
+:func:`gpulink.io.normalise_input` accepts (a DataFrame, Arrow table, path, DuckDB relation, a
+table from Splink's or gpulink's ``db_api.register(df)``, or a list of them), which is then
+encoded with the rules' expressions. ``db_api`` is accepted and ignored.
 
 >>> import pandas as pd
 >>> df = pd.DataFrame({"unique_id": [1, 2, 3], "city": ["a", "a", None]})

@@ -373,7 +373,9 @@ def _to_arrow_table(table, what: str) -> pa.Table:
             return pa.Table.from_pandas(table, preserve_index=False)
     except ImportError:  # pragma: no cover
         pass
-    raise InputError(f"{what} must be a pyarrow Table, a pandas DataFrame or a list of dicts")
+    from gpulink.io import to_arrow  # Splink / DuckDB tables, Arrow streams; else InputError
+
+    return to_arrow(table, what=what)
 
 
 def _column(table: pa.Table, name: str, what: str) -> pa.Array:

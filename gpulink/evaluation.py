@@ -5,8 +5,8 @@ the number of true pairs is the sum of n(n-1)/2 over true clusters (never materi
 Cluster-level: B-cubed precision and recall average, over records, the share of a record's
 predicted cluster that is truly its own, and the share of its true cluster that it was put with.
 
-Inputs are anything with ``to_arrow()`` (gpulink results), Splink dataframes (``as_pandas_dataframe``),
-pyarrow tables, pandas or polars dataframes.
+Inputs are anything with ``to_arrow()`` (gpulink results), Splink dataframes (``as_pyarrow_table``),
+pyarrow tables, pandas or polars dataframes, DuckDB relations.
 
 >>> import pyarrow as pa
 >>> truth = pa.table({"unique_id": [1, 2, 3, 4], "cluster": [0, 0, 0, 1]})
@@ -40,7 +40,9 @@ def _to_arrow(data, what: str) -> pa.Table:
         out = data.to_arrow()
         if isinstance(out, pa.Table):
             return out
-    if hasattr(data, "as_pandas_dataframe"):  # a Splink dataframe
+    if callable(getattr(data, "as_pyarrow_table", None)):  # a Splink dataframe: Arrow, no pandas
+        return data.as_pyarrow_table()
+    if hasattr(data, "as_pandas_dataframe"):
         data = data.as_pandas_dataframe()
     try:
         return pa.table(data)

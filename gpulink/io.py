@@ -2,11 +2,15 @@
 
 Accepted: a pandas / polars / cudf / dask DataFrame, a pyarrow Table, RecordBatch or
 RecordBatchReader, a parquet file or directory, a CSV file (``str`` or ``Path``), anything with
-``to_arrow()``; for link jobs a list (or a ``{name: table}`` dict) of these. As in Splink, a list of
+``to_arrow()``, anything that exports an Arrow stream (``__arrow_c_stream__``: a DuckDB relation),
+a table registered with a database API (Splink's ``db_api.register(df)``, a ``SplinkDataFrame``,
+or gpulink's :class:`~gpulink.db_api.DuckDBAPI`; read as Arrow, duck-typed so that Splink stays
+optional); for link jobs a list (or a ``{name: table}`` dict) of these. As in Splink, a list of
 several tables is concatenated with a ``source_dataset`` column whose values are the tables' names:
-``__splink__input_table_0``, ``__splink__input_table_1``... for unnamed tables (the names Splink's
-``db_api.register`` gives them). A single table that already has the source dataset column can be
-linked too.
+a registered table's ``dataset_display_name`` (the name ``register`` gave it), else
+``__splink__input_table_0``, ``__splink__input_table_1``... by position (the names Splink's
+``db_api.register`` gives unnamed tables). A single table that already has the source dataset
+column can be linked too.
 
 Checks, each with an :class:`~gpulink.errors.InputError` that names the column or value and the fix:
 the unique id column exists, has no nulls and is unique (within each source dataset for link jobs);
@@ -92,10 +96,14 @@ def to_arrow(data, *, what: str = "input") -> pa.Table:
         table = _read_path(Path(data))
     elif _is_pandas(data):
         table = _from_pandas(data)
+    elif _is_registered_table(data):  # Splink's SplinkDataFrame, gpulink's RegisteredTable
+        table = data.as_pyarrow_table()  # DuckDB: Arrow straight from the engine, no pandas
     elif hasattr(data, "to_arrow"):  # polars, cudf, our own results
         table = data.to_arrow()
         if isinstance(table, pa.RecordBatchReader):
             table = table.read_all()
+    elif hasattr(data, "__arrow_c_stream__"):  # a DuckDB relation, any Arrow stream exporter
+        table = pa.RecordBatchReader.from_stream(data).read_all()
     elif hasattr(data, "compute") and hasattr(data, "npartitions"):  # dask
         return to_arrow(data.compute(), what=what)
     elif isinstance(data, Mapping):
@@ -103,11 +111,25 @@ def to_arrow(data, *, what: str = "input") -> pa.Table:
     else:
         raise InputError(
             f"cannot read {what} of type {type(data).__name__}; pass a pandas, polars or cudf "
-            f"DataFrame, a pyarrow Table, or the path of a parquet or CSV file"
+            f"DataFrame, a pyarrow Table, a table from db_api.register(...), or the path of a "
+            f"parquet or CSV file"
         )
     if not isinstance(table, pa.Table):
         raise InputError(f"{what}: to_arrow() returned {type(table).__name__}, not a pyarrow Table")
     return _normalise_types(table)
+
+
+def _is_registered_table(data) -> bool:
+    """A table registered with a database API: Splink's SplinkDataFrame or gpulink's stand-in."""
+    return callable(getattr(data, "as_pyarrow_table", None)) and hasattr(data, "templated_name")
+
+
+def _registered_name(data) -> str | None:
+    """The dataset name ``db_api.register`` gave ``data`` (Splink's source dataset value)."""
+    if not _is_registered_table(data):
+        return None
+    name = getattr(data, "dataset_display_name", None) or data.templated_name
+    return name if isinstance(name, str) else None
 
 
 def _is_pandas(data) -> bool:
@@ -218,7 +240,7 @@ def normalise_input(
         names, items = list(data.keys()), list(data.values())
     elif isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
         items = list(data)
-        names = [default_dataset_name(i) for i in range(len(items))]
+        names = [_registered_name(x) or default_dataset_name(i) for i, x in enumerate(items)]
     else:
         items, names = [data], None
 
@@ -239,7 +261,8 @@ def normalise_input(
                     f"link_type='link_only' needs at least two datasets: pass a list of tables, "
                     f"or one table with a {sd_col!r} column naming each record's dataset"
                 )
-            table = _add_source_column(table, sd_col, default_dataset_name(0))
+            name = _registered_name(data) or default_dataset_name(0)
+            table = _add_source_column(table, sd_col, name)
     else:
         table = _concatenate(tables, names, sd_col, link_type)
 

@@ -864,6 +864,24 @@ class ColumnExpression:
         return self._apply(self._base("_r"))
 
     @property
+    def l_name(self) -> str:
+        """The expression on the left record of a blocking rule, as Splink writes it.
+
+        >>> ColumnExpression("surname").lower().substr(1, 3).l_name
+        'SUBSTRING(LOWER(l."surname"), 1, 3)'
+        """
+        from gpulink.blocking import _side_sql
+
+        return self._apply(_side_sql(self.raw_sql_expression, "l"))
+
+    @property
+    def r_name(self) -> str:
+        """The expression on the right record of a blocking rule, as Splink writes it."""
+        from gpulink.blocking import _side_sql
+
+        return self._apply(_side_sql(self.raw_sql_expression, "r"))
+
+    @property
     def output_column_name(self) -> str:
         return re.sub(r"[^A-Za-z0-9_]", "_", self.raw_sql_expression)
 

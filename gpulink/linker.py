@@ -65,9 +65,11 @@ class PredictionResult(LinkResult):
 class Linker:
     """Link or deduplicate records with a Splink model on the CPU or the GPU.
 
-    ``data``: a table (pandas, polars, pyarrow, cudf, a parquet/CSV path) or a list of them for
-    link jobs. ``settings``: a :class:`~gpulink.SettingsCreator`, a Splink settings object or
-    dict, or a model JSON path. ``backend``: ``"auto"`` (GPU when usable), ``"cpu"`` or
+    ``data``: a table (pandas, polars, pyarrow, cudf, a DuckDB relation, a parquet/CSV path, or
+    ``db_api.register(df)`` with Splink's or gpulink's :class:`~gpulink.DuckDBAPI`) or a list of
+    them for link jobs (registered tables keep their ``dataset_display_name`` as their
+    ``source_dataset``). ``settings``: a :class:`~gpulink.SettingsCreator`, a Splink settings
+    object or dict, or a model JSON path. ``backend``: ``"auto"`` (GPU when usable), ``"cpu"`` or
     ``"gpu"``. A Splink ``db_api`` passed in its place is accepted and ignored.
     """
 
