@@ -70,7 +70,9 @@ class Linker:
     them for link jobs (registered tables keep their ``dataset_display_name`` as their
     ``source_dataset``). ``settings``: a :class:`~gpulink.SettingsCreator`, a Splink settings
     object or dict, or a model JSON path. ``backend``: ``"auto"`` (GPU when usable), ``"cpu"`` or
-    ``"gpu"``. A Splink ``db_api`` passed in its place is accepted and ignored.
+    ``"gpu"``. A Splink ``db_api`` passed in its place is accepted and ignored. Splink 5's
+    ``log_level`` sets the level of the ``gpulink`` logger; ``validate_settings`` is accepted
+    (settings are always validated).
     """
 
     def __init__(
@@ -81,6 +83,8 @@ class Linker:
         *,
         input_table_aliases: list[str] | None = None,
         set_up_basic_logging: bool = True,
+        log_level: int | str | None = None,
+        validate_settings: bool = True,
         client=None,
     ):
         if not isinstance(backend, str) and not hasattr(backend, "xp"):
@@ -94,6 +98,9 @@ class Linker:
             handler.setFormatter(logging.Formatter("%(message)s"))
             logging.getLogger("gpulink").addHandler(handler)
             logging.getLogger("gpulink").setLevel(logging.INFO)
+        if log_level is not None:  # Splink 5's keyword: the level of gpulink's own logger
+            logging.getLogger("gpulink").setLevel(log_level)
+        del validate_settings  # Splink 5's keyword: gpulink always validates the settings
         if input_table_aliases is not None and isinstance(data, (list, tuple)):
             if len(input_table_aliases) != len(data):
                 raise InputError(

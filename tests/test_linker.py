@@ -329,3 +329,16 @@ def test_repeated_input_table_aliases_are_an_error(people):
     s = settings(link_type="link_only")
     with pytest.raises(InputError, match="repeats a name"):
         gl.Linker([people, people], s, backend="cpu", input_table_aliases=["a", "a"])
+
+
+def test_splink_5_linker_keywords(people):
+    import logging
+
+    log = logging.getLogger("gpulink")
+    level = log.level
+    try:
+        linker = gl.Linker(people, settings(), log_level=logging.WARNING, validate_settings=True)
+        assert log.level == logging.WARNING
+        assert len(linker.inference.predict().to_pandas()) > 0
+    finally:
+        log.setLevel(level)

@@ -270,7 +270,10 @@ def _level_dict_model(**level) -> dict:
     [
         (dict(tf_adjustment_column="city", tf_adjustment_weight="x"), "tf_adjustment_weight must"),
         (dict(tf_adjustment_column="city", tf_minimum_u_value="x"), "tf_minimum_u_value must"),
-        (dict(tf_adjustment_column="city", tf_minimum_u_value=5), r"tf_minimum_u_value = 5 is outside"),
+        (
+            dict(tf_adjustment_column="city", tf_minimum_u_value=5),
+            r"tf_minimum_u_value = 5 is outside",
+        ),
         (dict(tf_adjustment_column="city", tf_adjustment_weight=float("nan")), "weight must be"),
         (dict(is_null_level="false"), "is_null_level must be true or false, got 'false'"),
         (dict(fix_m_probability="yes"), "fix_m_probability must be true or false"),
