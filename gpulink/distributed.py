@@ -36,7 +36,9 @@ from gpulink.predict import (
     DEFAULT_CHUNK_PAIRS,
     ScoredPairs,
     Scorer,
+    blocking_rule_columns,
     concat_scored,
+    keeps_gammas,
     match_probability,
     pairs_table,
     threshold_to_weight,
@@ -130,6 +132,7 @@ def _retained_raw_columns(scorer: Scorer) -> list[str]:
     if settings.retain_matching_columns:
         for expr in list(scorer.program.columns) + list(settings.tf_columns()):
             wanted.extend(parse(expr).columns)
+        wanted.extend(blocking_rule_columns(settings))
     wanted.extend(settings.additional_columns_to_retain or [])
     seen: list[str] = []
     for raw in wanted:
@@ -465,7 +468,7 @@ def predict_distributed(
 
     settings = linker.settings
     threshold = threshold_to_weight(threshold_match_probability, threshold_match_weight)
-    keep_gammas = bool(settings.retain_intermediate_calculation_columns)
+    keep_gammas = keeps_gammas(settings)
     start = time.perf_counter()
     scorer = linker._scorer(_prediction_rules(linker))
     plan = scorer.plan()

@@ -183,11 +183,19 @@ class LinkerInference:
     ) -> PredictionResult:
         """Score every pair the blocking rules produce; keep those at or above the threshold.
 
-        Output columns as Splink's: match_weight, match_probability, (source_dataset_l/_r),
-        unique_id_l/_r, the compared columns ``_l``/``_r`` (``retain_matching_columns``),
-        ``gamma_*``/``mw_*`` (``retain_intermediate_calculation_columns``) and match_key.
+        Output columns as Splink's (see :func:`gpulink.predict.pairs_table`): match_weight,
+        match_probability, the source dataset column ``_l``/``_r`` (link jobs), unique_id_l/_r,
+        per comparison its columns ``_l``/``_r`` and ``gamma_*`` (``retain_matching_columns``)
+        and ``tf_*``/``mw_*`` (``retain_intermediate_calculation_columns``), the columns only
+        the blocking rules read (``retain_matching_columns``), ``additional_columns_to_retain``
+        and match_key.
         """
-        from gpulink.predict import DEFAULT_CHUNK_PAIRS, pairs_table, threshold_to_weight
+        from gpulink.predict import (
+            DEFAULT_CHUNK_PAIRS,
+            keeps_gammas,
+            pairs_table,
+            threshold_to_weight,
+        )
 
         linker = self._linker
         if linker.client is not None:
@@ -215,7 +223,7 @@ class LinkerInference:
         with progress_bar(plan_pairs, "scoring pairs") as progress:
             scored = scorer.score(
                 threshold,
-                keep_gammas=bool(settings.retain_intermediate_calculation_columns),
+                keep_gammas=keeps_gammas(settings),
                 chunk_pairs=chunk_pairs or DEFAULT_CHUNK_PAIRS,
                 plan=plan,
                 progress=progress,
