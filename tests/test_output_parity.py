@@ -184,3 +184,33 @@ def test_source_dataset_pair_columns_as_splink(fake_1000, src, link_type):
     assert list(g_pairs.columns) == list(s_pairs.columns)
     assert list(g_pairs.columns[2:4]) == [f"{sd}_l", f"{sd}_r"]
     assert_same_values(s_pairs, g_pairs, [f"{sd}_l", "unique_id_l", f"{sd}_r", "unique_id_r"])
+
+
+def test_result_methods_as_splink(fake_1000, tmp_path):
+    settings = with_parameters(_settings(), seed=5)
+    sl, gk = linkers(fake_1000, settings)
+    sp = sl.inference.predict(threshold_match_probability=0.5)
+    gp = gk.inference.predict(threshold_match_probability=0.5)
+    keys = ["unique_id_l", "unique_id_r"]
+    for limit in (5, None, 0):
+        assert len(gp.as_pandas_dataframe(limit=limit)) == len(sp.as_pandas_dataframe(limit=limit))
+        assert len(gp.as_record_list(limit)) == len(sp.as_record_list(limit))
+        assert len(gp.as_pyarrow_table(limit)) == len(sp.as_pyarrow_table(limit))
+    assert list(gp.as_dict(limit=3)) == list(sp.as_dict(limit=3))
+    assert set(gp.as_record_list(limit=1)[0]) == set(sp.as_record_list(limit=1)[0])
+
+    for ext, read in (("parquet", pd.read_parquet), ("csv", pd.read_csv)):
+        written = {}
+        for engine, result in (("s", sp), ("g", gp)):
+            path = tmp_path / engine / f"pairs.{ext}"  # the folder is created
+            getattr(result, f"to_{ext}")(str(path))
+            with pytest.raises(FileExistsError):
+                getattr(result, f"to_{ext}")(str(path))
+            getattr(result, f"to_{ext}")(str(path), overwrite=True)
+            written[engine] = read(path)
+        assert list(written["g"].columns) == list(written["s"].columns)
+        assert_same_values(written["s"], written["g"], keys)
+
+    gp.drop_table_from_database_and_remove_from_cache()
+    with pytest.raises(gl.InputError, match="dropped"):
+        gp.as_pandas_dataframe()
