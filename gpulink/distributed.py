@@ -596,7 +596,11 @@ def cluster_distributed(
 
     Same output as ``linker.clustering.cluster_pairwise_predictions_at_threshold``.
     """
-    from gpulink.clustering import cluster_at_threshold, threshold_probability
+    from gpulink.clustering import (
+        cluster_at_threshold,
+        clusters_with_records,
+        threshold_probability,
+    )
 
     table = linker._record_table()
     if isinstance(prediction, PartitionedPrediction):
@@ -619,4 +623,6 @@ def cluster_distributed(
         unique_id_column_name=linker.settings.unique_id_column_name,
         backend=linker.backend.name,
     )  # fmt: skip
-    return LinkResult(result)
+    out = clusters_with_records(result.column("cluster_id"), table.data)
+    p = threshold_probability(threshold_match_probability, threshold_match_weight)
+    return LinkResult(out, metadata={} if p is None else {"threshold_match_probability": p})

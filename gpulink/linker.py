@@ -261,9 +261,15 @@ class LinkerClustering:
         """Every record with the cluster id of its connected component (singletons too).
 
         Pairs with match probability >= the threshold are links; ``cluster_id`` is the smallest
-        unique id of the cluster, as Splink's.
+        unique id of the cluster, as Splink's. Columns as Splink's: ``cluster_id``, then every
+        input column (the first input table's order), then, for link jobs given as several
+        tables, the source dataset column gpulink added.
         """
-        from gpulink.clustering import cluster_at_threshold
+        from gpulink.clustering import (
+            cluster_at_threshold,
+            clusters_with_records,
+            threshold_probability,
+        )
 
         linker = self._linker
         table = linker._record_table()
@@ -287,8 +293,10 @@ class LinkerClustering:
             threshold_match_weight=threshold_match_weight,
             backend=linker.backend.name,
         )
+        out = clusters_with_records(result.column("cluster_id"), table.data)
         linker.timings["cluster"] = time.perf_counter() - start
-        return LinkResult(result)
+        p = threshold_probability(threshold_match_probability, threshold_match_weight)
+        return LinkResult(out, metadata={} if p is None else {"threshold_match_probability": p})
 
 
 class LinkerEvaluation:

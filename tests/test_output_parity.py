@@ -214,3 +214,34 @@ def test_result_methods_as_splink(fake_1000, tmp_path):
     gp.drop_table_from_database_and_remove_from_cache()
     with pytest.raises(gl.InputError, match="dropped"):
         gp.as_pandas_dataframe()
+
+
+@pytest.mark.parametrize("threshold", [{"threshold_match_probability": 0.9}, {}])
+def test_linker_clusters_carry_every_input_column_as_splink(fake_1000, threshold):
+    settings = with_parameters(_settings(), seed=4)
+    sl, gk = linkers(fake_1000, settings)
+    sp = sl.inference.predict(threshold_match_probability=0.1)
+    gp = gk.inference.predict(threshold_match_probability=0.1)
+    sc = sl.clustering.cluster_pairwise_predictions_at_threshold(sp, **threshold)
+    gc = gk.clustering.cluster_pairwise_predictions_at_threshold(gp, **threshold)
+    s, g = sc.as_pandas_dataframe(), gc.as_pandas_dataframe()
+    assert list(g.columns) == list(s.columns) == ["cluster_id", *fake_1000.columns]
+    assert_same_values(s, g, ["unique_id"])
+    assert gc.metadata == sc.metadata
+    assert g["cluster_id"].nunique() < len(g)  # some records did cluster
+
+
+@pytest.mark.parametrize("src", [None, "src"])
+@pytest.mark.parametrize("link_type", ["link_only", "link_and_dedupe"])
+def test_source_dataset_cluster_columns_as_splink(fake_1000, src, link_type):
+    """The clusters of a link job: the inputs' own columns, their src column in place; without
+    one, the source_dataset column that Splink (and gpulink) adds comes last."""
+    sl, gk = _link_linkers(fake_1000, src, link_type)
+    sd = src or "source_dataset"
+    sc = sl.clustering.cluster_pairwise_predictions_at_threshold(sl.inference.predict(), 0.5)
+    gc = gk.clustering.cluster_pairwise_predictions_at_threshold(gk.inference.predict(), 0.5)
+    s_clusters, g_clusters = sc.as_pandas_dataframe(), gc.as_pandas_dataframe()
+    assert list(g_clusters.columns) == list(s_clusters.columns)
+    assert s_clusters.columns[-1] == sd
+    assert_same_values(s_clusters, g_clusters, [sd, "unique_id"])
+    assert gc.metadata == sc.metadata
