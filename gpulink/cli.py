@@ -70,13 +70,13 @@ def _cmd_predict(args) -> int:
     pairs = linker.inference.predict(
         threshold_match_probability=args.threshold, threshold_match_weight=args.threshold_weight
     )
-    pairs.to_parquet(args.output)
+    pairs.to_parquet(args.output, overwrite=True)
     print(f"wrote {len(pairs):,} pairs to {args.output}")
     if args.clusters:
         clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
             pairs, args.cluster_threshold
         )
-        clusters.to_parquet(args.clusters)
+        clusters.to_parquet(args.clusters, overwrite=True)
         print(f"wrote {len(clusters):,} clustered records to {args.clusters}")
     return 0
 

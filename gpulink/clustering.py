@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 from gpulink.backend import resolve_backend
 from gpulink.errors import InputError, SettingsError
 from gpulink.kernels.components import connected_components_cpu
+from gpulink.results import LinkResult
 
 CONCAT_SEPARATOR = "-__-"
 
@@ -262,6 +263,28 @@ def cluster_at_threshold(
     return pa.table([cluster_id, *cols], names=["cluster_id", *names])
 
 
+def clusters_with_records(cluster_id, data: pa.Table) -> pa.Table:
+    """Splink's ``linker.clustering`` output: ``cluster_id``, then every input column in the
+    first input table's order, then the source dataset column if it was added on input (Splink
+    appends the ``source_dataset`` column it creates after the input's own columns).
+
+    ``cluster_id`` and ``data`` are in the same (record) order.
+
+    >>> data = pa.table({"unique_id": [1, 2], "name": ["a", "b"]})
+    >>> clusters_with_records(pa.array([1, 1]), data).column_names
+    ['cluster_id', 'unique_id', 'name']
+    """
+    from gpulink.io import ADDED_SOURCE_COLUMN_KEY
+
+    names = list(data.column_names)
+    added = (data.schema.metadata or {}).get(ADDED_SOURCE_COLUMN_KEY)
+    if added is not None and added.decode() in names:
+        names.remove(added.decode())
+        names.append(added.decode())
+    ids = cluster_id if isinstance(cluster_id, pa.ChunkedArray) else pa.chunked_array([cluster_id])
+    return pa.table([ids, *(data.column(n) for n in names)], names=["cluster_id", *names])
+
+
 def _threshold_list(match_probability_thresholds, match_weight_thresholds):
     if match_probability_thresholds is not None and match_weight_thresholds is not None:
         raise SettingsError(
@@ -364,6 +387,8 @@ def _to_arrow_table(table, what: str) -> pa.Table:
         return table
     if hasattr(table, "to_arrow") and not hasattr(table, "iloc"):
         return table.to_arrow()
+    if hasattr(table, "as_pyarrow_table"):  # a Splink SplinkDataFrame
+        return table.as_pyarrow_table()
     if isinstance(table, list):
         return pa.Table.from_pylist(table)
     try:
@@ -413,32 +438,55 @@ def _edge_names(node_id_column_name, left, right):
     return left or f"{node_id_column_name}_l", right or f"{node_id_column_name}_r"
 
 
+def _node_id_column_name(db_api, node_id_column_name, function: str) -> str:
+    """The node id column of a call in Splink's order ``(nodes, edges, db_api,
+    node_id_column_name, ...)``, whose ``db_api`` gpulink ignores."""
+    if isinstance(db_api, str):
+        raise SettingsError(
+            f"{function}: the third argument is Splink's db_api, not the node id column "
+            f"({db_api!r}); call {function}(nodes, edges, node_id_column_name={db_api!r}, ...) "
+            f"or {function}(nodes, edges, None, {db_api!r}, ...)"
+        )
+    if not isinstance(node_id_column_name, str) or not node_id_column_name:
+        raise SettingsError(
+            f"{function} needs node_id_column_name, the nodes' id column, e.g. "
+            f"{function}(nodes, edges, node_id_column_name='unique_id', ...)"
+        )
+    return node_id_column_name
+
+
 def cluster_pairwise_predictions_at_threshold(
     nodes,
     edges,
-    node_id_column_name: str,
+    db_api=None,
+    node_id_column_name: str | None = None,
     edge_id_column_name_left: str | None = None,
     edge_id_column_name_right: str | None = None,
     threshold_match_probability: float | None = None,
     threshold_match_weight: float | None = None,
     *,
-    db_api=None,
     backend="auto",
-) -> pa.Table:
-    """Splink's ``splink.clustering.cluster_pairwise_predictions_at_threshold`` on tables.
+) -> LinkResult:
+    """Splink's ``splink.clustering.cluster_pairwise_predictions_at_threshold``, same arguments.
 
     ``nodes`` (a column of node ids) and ``edges`` (``<id>_l``, ``<id>_r``, ``match_probability``)
-    as Arrow tables, pandas frames or lists of dicts; ``db_api`` is accepted and ignored so that
-    Splink code runs unchanged. Returns ``node_id_column_name`` and ``cluster_id`` per node.
+    as Arrow tables, pandas frames, lists of dicts, gpulink results or Splink dataframes;
+    ``db_api`` (Splink's third argument) is accepted and ignored so that Splink code runs
+    unchanged. Returns a :class:`~gpulink.results.LinkResult` with ``node_id_column_name`` and
+    ``cluster_id`` per node, as Splink's.
 
     >>> nodes = [{"my_id": i} for i in range(1, 7)]
     >>> edges = [{"n_1": 1, "n_2": 2, "match_probability": 0.8},
     ...          {"n_1": 3, "n_2": 2, "match_probability": 0.9},
     ...          {"n_1": 4, "n_2": 5, "match_probability": 0.99}]
-    >>> cluster_pairwise_predictions_at_threshold(nodes, edges, "my_id", "n_1", "n_2",
-    ...     threshold_match_probability=0.5).column("cluster_id").to_pylist()
+    >>> cc = cluster_pairwise_predictions_at_threshold(nodes, edges, None, "my_id", "n_1", "n_2",
+    ...     threshold_match_probability=0.5)
+    >>> cc.as_pandas_dataframe()["cluster_id"].tolist()
     [1, 1, 1, 4, 4, 6]
     """
+    node_id_column_name = _node_id_column_name(
+        db_api, node_id_column_name, "cluster_pairwise_predictions_at_threshold"
+    )
     nodes_t = _to_arrow_table(nodes, "nodes")
     edges_t = _to_arrow_table(edges, "edges")
     node_ids = _column(nodes_t, node_id_column_name, "nodes")
@@ -459,31 +507,39 @@ def cluster_pairwise_predictions_at_threshold(
         unique_id_column_name=node_id_column_name,
         backend=backend,
     )
-    return out.select([node_id_column_name, "cluster_id"])
+    return LinkResult(
+        out.select([node_id_column_name, "cluster_id"]),
+        metadata={"threshold_match_probability": threshold},
+    )
 
 
 def cluster_pairwise_predictions_at_multiple_thresholds(
     nodes,
     edges,
-    node_id_column_name: str,
+    db_api=None,
+    node_id_column_name: str | None = None,
     match_probability_thresholds: Sequence[float] | None = None,
     match_weight_thresholds: Sequence[float] | None = None,
     edge_id_column_name_left: str | None = None,
     edge_id_column_name_right: str | None = None,
     output_cluster_summary_stats: bool = False,
     *,
-    db_api=None,
     backend="auto",
-) -> pa.Table:
-    """Splink's ``cluster_pairwise_predictions_at_multiple_thresholds`` on tables.
+) -> LinkResult:
+    """Splink's ``cluster_pairwise_predictions_at_multiple_thresholds``, same arguments
+    (``db_api`` accepted and ignored); returns a :class:`~gpulink.results.LinkResult`.
 
     >>> nodes = [{"id": i} for i in range(4)]
     >>> edges = [{"id_l": 0, "id_r": 1, "match_probability": 0.6},
     ...          {"id_l": 2, "id_r": 3, "match_probability": 0.99}]
-    >>> cluster_pairwise_predictions_at_multiple_thresholds(nodes, edges, "id", [0.5, 0.9]
-    ...     ).column("cluster_p_0_9").to_pylist()
+    >>> cc = cluster_pairwise_predictions_at_multiple_thresholds(nodes, edges, None, "id",
+    ...     [0.5, 0.9])
+    >>> cc.as_dict()["cluster_p_0_9"]
     [0, 1, 2, 2]
     """
+    node_id_column_name = _node_id_column_name(
+        db_api, node_id_column_name, "cluster_pairwise_predictions_at_multiple_thresholds"
+    )
     nodes_t = _to_arrow_table(nodes, "nodes")
     edges_t = _to_arrow_table(edges, "edges")
     node_ids = _column(nodes_t, node_id_column_name, "nodes")
@@ -491,16 +547,18 @@ def cluster_pairwise_predictions_at_multiple_thresholds(
         node_id_column_name, edge_id_column_name_left, edge_id_column_name_right
     )
     edges_l, edges_r = _edge_indices(node_ids, edges_t, left, right)
-    return cluster_at_multiple_thresholds(
-        node_ids,
-        edges_l,
-        edges_r,
-        _column(edges_t, "match_probability", "edges"),
-        match_probability_thresholds=match_probability_thresholds,
-        match_weight_thresholds=match_weight_thresholds,
-        output_cluster_summary_stats=output_cluster_summary_stats,
-        unique_id_column_name=node_id_column_name,
-        backend=backend,
+    return LinkResult(
+        cluster_at_multiple_thresholds(
+            node_ids,
+            edges_l,
+            edges_r,
+            _column(edges_t, "match_probability", "edges"),
+            match_probability_thresholds=match_probability_thresholds,
+            match_weight_thresholds=match_weight_thresholds,
+            output_cluster_summary_stats=output_cluster_summary_stats,
+            unique_id_column_name=node_id_column_name,
+            backend=backend,
+        )
     )
 
 
@@ -509,6 +567,7 @@ __all__ = [
     "cluster_at_threshold",
     "cluster_pairwise_predictions_at_multiple_thresholds",
     "cluster_pairwise_predictions_at_threshold",
+    "clusters_with_records",
     "connected_components",
     "node_keys",
     "threshold_column_name",

@@ -36,7 +36,9 @@ from gpulink.predict import (
     DEFAULT_CHUNK_PAIRS,
     ScoredPairs,
     Scorer,
+    blocking_rule_columns,
     concat_scored,
+    keeps_gammas,
     match_probability,
     pairs_table,
     threshold_to_weight,
@@ -130,6 +132,7 @@ def _retained_raw_columns(scorer: Scorer) -> list[str]:
     if settings.retain_matching_columns:
         for expr in list(scorer.program.columns) + list(settings.tf_columns()):
             wanted.extend(parse(expr).columns)
+        wanted.extend(blocking_rule_columns(settings))
     wanted.extend(settings.retained_input_columns(data.column_names))
     seen: list[str] = []
     for raw in wanted:
@@ -465,7 +468,7 @@ def predict_distributed(
 
     settings = linker.settings
     threshold = threshold_to_weight(threshold_match_probability, threshold_match_weight)
-    keep_gammas = bool(settings.retain_intermediate_calculation_columns)
+    keep_gammas = keeps_gammas(settings)
     start = time.perf_counter()
     scorer = linker._scorer(_prediction_rules(linker))
     plan = scorer.plan()
@@ -593,7 +596,11 @@ def cluster_distributed(
 
     Same output as ``linker.clustering.cluster_pairwise_predictions_at_threshold``.
     """
-    from gpulink.clustering import cluster_at_threshold, threshold_probability
+    from gpulink.clustering import (
+        cluster_at_threshold,
+        clusters_with_records,
+        threshold_probability,
+    )
 
     table = linker._record_table()
     if isinstance(prediction, PartitionedPrediction):
@@ -616,4 +623,6 @@ def cluster_distributed(
         unique_id_column_name=linker.settings.unique_id_column_name,
         backend=linker.backend.name,
     )  # fmt: skip
-    return LinkResult(result)
+    out = clusters_with_records(result.column("cluster_id"), table.data)
+    p = threshold_probability(threshold_match_probability, threshold_match_weight)
+    return LinkResult(out, metadata={} if p is None else {"threshold_match_probability": p})

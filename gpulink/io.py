@@ -52,6 +52,9 @@ __all__ = [
 
 DEFAULT_SOURCE_DATASET_COLUMN = "source_dataset"
 LINK_TYPES = ("dedupe_only", "link_only", "link_and_dedupe")
+#: Schema metadata set when :func:`normalise_input` added the source dataset column (Splink's
+#: clustering output then lists it after the input's own columns); the value is its name.
+ADDED_SOURCE_COLUMN_KEY = b"gpulink.added_source_dataset_column"
 
 
 def default_dataset_name(i: int) -> str:
@@ -265,6 +268,9 @@ def normalise_input(
             table = _add_source_column(table, sd_col, name)
     else:
         table = _concatenate(tables, names, sd_col, link_type)
+    if sd_col in table.column_names and sd_col not in tables[0].column_names:
+        meta = {**(table.schema.metadata or {}), ADDED_SOURCE_COLUMN_KEY: sd_col.encode()}
+        table = table.replace_schema_metadata(meta)
 
     _check_unique_id(table, unique_id_column, sd_col if link_type != "dedupe_only" else None)
     if link_type != "dedupe_only":

@@ -313,7 +313,7 @@ def run_job(spec, *, client=None, scheduler_file=None, local_cuda=None, local=No
                 prediction,
                 threshold_match_probability=spec["cluster_threshold_match_probability"],
             )
-            clusters.to_parquet(outputs["clusters"])
+            clusters.to_parquet(outputs["clusters"], overwrite=True)
             summary["clusters"] = len(clusters)
             summary["seconds"]["cluster"] = time.perf_counter() - start
             logger.info("cluster: %d records written to %s", len(clusters), outputs["clusters"])

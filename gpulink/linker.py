@@ -200,11 +200,19 @@ class LinkerInference:
     ) -> PredictionResult:
         """Score every pair the blocking rules produce; keep those at or above the threshold.
 
-        Output columns as Splink's: match_weight, match_probability, (source_dataset_l/_r),
-        unique_id_l/_r, the compared columns ``_l``/``_r`` (``retain_matching_columns``),
-        ``gamma_*``/``mw_*`` (``retain_intermediate_calculation_columns``) and match_key.
+        Output columns as Splink's (see :func:`gpulink.predict.pairs_table`): match_weight,
+        match_probability, the source dataset column ``_l``/``_r`` (link jobs), unique_id_l/_r,
+        per comparison its columns ``_l``/``_r`` and ``gamma_*`` (``retain_matching_columns``)
+        and ``tf_*``/``mw_*`` (``retain_intermediate_calculation_columns``), the columns only
+        the blocking rules read (``retain_matching_columns``), ``additional_columns_to_retain``
+        and match_key.
         """
-        from gpulink.predict import DEFAULT_CHUNK_PAIRS, pairs_table, threshold_to_weight
+        from gpulink.predict import (
+            DEFAULT_CHUNK_PAIRS,
+            keeps_gammas,
+            pairs_table,
+            threshold_to_weight,
+        )
 
         linker = self._linker
         if chunk_pairs is None:
@@ -238,7 +246,7 @@ class LinkerInference:
         with progress_bar(plan_pairs, "scoring pairs") as progress:
             scored = scorer.score(
                 threshold,
-                keep_gammas=bool(settings.retain_intermediate_calculation_columns),
+                keep_gammas=keeps_gammas(settings),
                 chunk_pairs=chunk_pairs,
                 plan=plan,
                 progress=progress,
@@ -278,9 +286,15 @@ class LinkerClustering:
         """Every record with the cluster id of its connected component (singletons too).
 
         Pairs with match probability >= the threshold are links; ``cluster_id`` is the smallest
-        unique id of the cluster, as Splink's.
+        unique id of the cluster, as Splink's. Columns as Splink's: ``cluster_id``, then every
+        input column (the first input table's order), then, for link jobs given as several
+        tables, the source dataset column gpulink added.
         """
-        from gpulink.clustering import cluster_at_threshold
+        from gpulink.clustering import (
+            cluster_at_threshold,
+            clusters_with_records,
+            threshold_probability,
+        )
 
         linker = self._linker
         table = linker._record_table()
@@ -310,8 +324,10 @@ class LinkerClustering:
             threshold_match_weight=threshold_match_weight,
             backend=linker.backend.name,
         )
+        out = clusters_with_records(result.column("cluster_id"), table.data)
         linker.timings["cluster"] = time.perf_counter() - start
-        return LinkResult(result)
+        p = threshold_probability(threshold_match_probability, threshold_match_weight)
+        return LinkResult(out, metadata={} if p is None else {"threshold_match_probability": p})
 
 
 class LinkerEvaluation:

@@ -404,8 +404,49 @@ def _match_probability(weights, out):  # pragma: no cover - compiled
         out[r] = _probability(weights[r])
 
 
+def keeps_gammas(settings: Settings) -> bool:
+    """Whether predict needs the gammas: Splink outputs ``gamma_*`` with the matching columns
+    (``retain_matching_columns``) and derives ``mw_*`` from them (intermediate columns)."""
+    return bool(
+        settings.retain_matching_columns or settings.retain_intermediate_calculation_columns
+    )
+
+
+def blocking_rule_columns(settings: Settings) -> list[str]:
+    """The raw columns the prediction rules read, in order of first use (Splink adds those no
+    comparison reads to the output as ``<col>_l``/``<col>_r`` with ``retain_matching_columns``).
+
+    >>> from gpulink import SettingsCreator, block_on
+    >>> import gpulink.comparison_library as cl
+    >>> s = Settings.from_any(SettingsCreator(link_type="dedupe_only",
+    ...     comparisons=[cl.ExactMatch("city")],
+    ...     blocking_rules_to_generate_predictions=[block_on("substr(dob, 1, 4)", "city")]))
+    >>> blocking_rule_columns(s)
+    ['dob', 'city']
+    """
+    from gpulink.expressions import parse
+
+    out: list[str] = []
+    for rule in to_blocking_rules(settings.blocking_rules):
+        for expr in rule.expressions:
+            for raw in parse(expr).columns:
+                if raw not in out:
+                    out.append(raw)
+    return out
+
+
 def pairs_table(scorer: Scorer, scored: ScoredPairs) -> pa.Table:
-    """Splink's predict output columns for the kept pairs."""
+    """Splink's predict output columns for the kept pairs, in Splink's order.
+
+    Splink 5's layout (``Settings.columns_to_select_for_predict``): match_weight,
+    match_probability, the source dataset column ``_l``/``_r`` (link jobs), the unique id
+    ``_l``/``_r``; then per comparison, with ``retain_matching_columns``, the columns it reads
+    ``_l``/``_r`` and its ``gamma_`` (int32), and with ``retain_intermediate_calculation_columns``
+    its ``tf_`` columns, ``mw_`` and ``mw_tf_adj_``; then, with ``retain_matching_columns``, the
+    columns only the blocking rules read; then ``additional_columns_to_retain``; match_key.
+    Splink orders the blocking-rule-only columns by a Python set (it varies between runs when
+    there are several); here they come in the rules' order.
+    """
     settings = scorer.settings
     table = scorer.table
     left = pa.array(scored.left.astype(np.int64))
@@ -414,17 +455,22 @@ def pairs_table(scorer: Scorer, scored: ScoredPairs) -> pa.Table:
         "match_weight": pa.array(scored.match_weight),
         "match_probability": pa.array(match_probability(scored.match_weight)),
     }
+    uid = settings.unique_id_column_name
+    seen: set[str] = {uid}
     if settings.link_type != "dedupe_only" and table.source_dataset is not None:
-        cols["source_dataset_l"] = pc.take(table.source_dataset, left)
-        cols["source_dataset_r"] = pc.take(table.source_dataset, right)
-    cols[f"{settings.unique_id_column_name}_l"] = pc.take(table.unique_id, left)
-    cols[f"{settings.unique_id_column_name}_r"] = pc.take(table.unique_id, right)
+        sd = settings.source_dataset_column_name
+        seen.add(sd)
+        cols[f"{sd}_l"] = pc.take(table.source_dataset, left)
+        cols[f"{sd}_r"] = pc.take(table.source_dataset, right)
+    cols[f"{uid}_l"] = pc.take(table.unique_id, left)
+    cols[f"{uid}_r"] = pc.take(table.unique_id, right)
     data = table.data
     from gpulink.expressions import parse
 
-    uid = settings.unique_id_column_name
-    intermediate = settings.retain_intermediate_calculation_columns and scored.gammas is not None
-    seen: set[str] = {uid}
+    matching = settings.retain_matching_columns
+    intermediate = settings.retain_intermediate_calculation_columns
+    if (matching or intermediate) and scored.gammas is None:
+        raise ValueError("pairs_table needs the gammas: score with keep_gammas=keeps_gammas(...)")
 
     def add_column(raw: str) -> None:
         if raw not in seen and raw in data.column_names:
@@ -436,10 +482,11 @@ def pairs_table(scorer: Scorer, scored: ScoredPairs) -> pa.Table:
         for raw in parse(expr).columns:
             add_column(raw)
 
-    # Splink's layout: per comparison its compared columns, gamma, TF values, weights
     program = scorer.program
+    gamma_prefix = settings.comparison_vector_value_column_prefix
     for c, comparison in enumerate(settings.comparisons):
-        if settings.retain_matching_columns:
+        name = comparison.output_column_name
+        if matching:
             first = program.comparison_start[c]
             last = program.comparison_start[c + 1]
             leaves = {
@@ -452,13 +499,10 @@ def pairs_table(scorer: Scorer, scored: ScoredPairs) -> pa.Table:
                 for col in (program.leaf_col[k], program.leaf_col2[k]):
                     if col >= 0:
                         add_raw(program.columns[col])
+            cols[f"{gamma_prefix}{name}"] = pa.array(scored.gammas[:, c].astype(np.int32))
         if not intermediate:
             continue
-        name = comparison.output_column_name
-        g = scored.gammas[:, c].astype(np.int64)
-        cols[f"{settings.comparison_vector_value_column_prefix}{name}"] = pa.array(
-            g.astype(np.int32)
-        )
+        g = scored.gammas[:, c].astype(np.intp)
         infos = comparison.tf_levels()
         tf_prefix = settings.term_frequency_adjustment_column_prefix
         w = scorer.weights
@@ -478,9 +522,9 @@ def pairs_table(scorer: Scorer, scored: ScoredPairs) -> pa.Table:
         cols[f"{settings.match_weight_column_prefix}{name}"] = pa.array(w.log2_bf[c][g + 1])
         if infos:
             cols[f"{settings.match_weight_column_prefix}{tf_prefix}adj_{name}"] = pa.array(adj)
-    if settings.retain_matching_columns:
-        for expr in settings.tf_columns():
-            add_raw(expr)
+    if matching:
+        for raw in blocking_rule_columns(settings):
+            add_raw(raw)
     for raw in settings.retained_input_columns(data.column_names):
         add_column(raw)
     keys = scored.match_key

@@ -2,8 +2,8 @@
 
 >>> import pyarrow as pa
 >>> r = LinkResult(pa.table({"unique_id_l": [1], "unique_id_r": [2]}))
->>> len(r), r.to_pandas().shape
-(1, (1, 2))
+>>> len(r), r.to_pandas().shape, r.as_pandas_dataframe(limit=1).shape
+(1, (1, 2), (1, 2))
 """
 
 from __future__ import annotations
@@ -15,15 +15,27 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from gpulink.errors import InputError
+
 
 def write_parquet_atomically(table: pa.Table, path: str | os.PathLike) -> Path:
     """Write ``table`` to ``path`` through a temporary file renamed when complete."""
+    return _write_atomically(table, path, pq.write_table)
+
+
+def _write_csv(table: pa.Table, path: str) -> None:
+    import pyarrow.csv as pcsv
+
+    pcsv.write_csv(table, path, write_options=pcsv.WriteOptions(quoting_style="needed"))
+
+
+def _write_atomically(table: pa.Table, path: str | os.PathLike, write) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        pq.write_table(table, tmp)
+        write(table, tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -31,16 +43,48 @@ def write_parquet_atomically(table: pa.Table, path: str | os.PathLike) -> Path:
     return path
 
 
-class LinkResult:
-    """An Arrow-backed result (scored pairs, clusters): ``to_arrow()``, ``to_pandas()``...
+def _refuse_existing(filepath: str | os.PathLike, overwrite: bool) -> None:
+    if not overwrite and Path(filepath).exists():
+        # Splink's SplinkDataFrame.check_file_exists message
+        raise FileExistsError(
+            f"The filepath you've supplied ({os.fspath(filepath)}) already exists. Please use "
+            "either `overwrite = True` or manually move or delete the existing file."
+        )
 
-    On the GPU backend ``to_cupy()`` gives the numeric columns as device arrays and ``to_cudf()``
-    a cudf DataFrame when cudf is installed.
+
+class LinkResult:
+    """An Arrow-backed result (scored pairs, clusters) with Splink's ``SplinkDataFrame`` methods.
+
+    ``as_pandas_dataframe(limit=)``, ``as_pyarrow_table(limit=)``, ``as_record_list(limit=)``,
+    ``as_dict(limit=)``, ``to_parquet(path, overwrite=False)``, ``to_csv(path,
+    overwrite=False)``, ``metadata`` and ``drop_table_from_database_and_remove_from_cache()``
+    behave as Splink's (``limit`` of None or 0 means every row; writing refuses an existing file
+    unless ``overwrite=True``). ``to_arrow()`` / ``to_pandas()`` give the whole table. On the GPU
+    backend ``to_cupy()`` gives the numeric columns as device arrays and ``to_cudf()`` a cudf
+    DataFrame when cudf is installed. Nothing here needs a database: ``physical_name``,
+    ``templated_name`` and ``as_duckdbpyrelation()`` are not provided.
+
+    >>> r = LinkResult(pa.table({"unique_id_l": [1, 3], "unique_id_r": [2, 4]}))
+    >>> r.as_record_list(limit=1), r.as_dict()
+    ([{'unique_id_l': 1, 'unique_id_r': 2}], {'unique_id_l': [1, 3], 'unique_id_r': [2, 4]})
     """
 
-    def __init__(self, table: pa.Table, *, device_columns: dict | None = None):
-        self._table = table
+    def __init__(
+        self, table: pa.Table, *, device_columns: dict | None = None, metadata: dict | None = None
+    ):
+        self._arrow = table
         self._device_columns = device_columns or {}
+        #: Splink's ``SplinkDataFrame.metadata`` (clusters carry ``threshold_match_probability``).
+        self.metadata: dict = dict(metadata or {})
+
+    @property
+    def _table(self) -> pa.Table:
+        if self._arrow is None:
+            raise InputError(
+                "this result was dropped (drop_table_from_database_and_remove_from_cache); "
+                "keep a reference to its to_arrow() table if you need the rows afterwards"
+            )
+        return self._arrow
 
     def to_arrow(self) -> pa.Table:
         """The result as a ``pyarrow.Table``."""
@@ -50,16 +94,49 @@ class LinkResult:
         """The result as a pandas DataFrame."""
         return self._table.to_pandas()
 
-    as_pandas_dataframe = to_pandas
+    def _head(self, limit: int | None) -> pa.Table:
+        # Splink's ``if limit:``: None and 0 both mean every row.
+        return self._table.slice(0, int(limit)) if limit else self._table
 
-    def as_record_dict(self, limit: int | None = None) -> list[dict]:
-        """The rows as a list of dicts (Splink's name), optionally the first ``limit``."""
-        table = self._table if limit is None else self._table.slice(0, limit)
-        return table.to_pylist()
+    def as_pyarrow_table(self, limit: int | None = None) -> pa.Table:
+        """The first ``limit`` rows (all with None) as a ``pyarrow.Table`` (Splink's name)."""
+        return self._head(limit)
 
-    def to_parquet(self, path: str | os.PathLike) -> Path:
-        """Write the result to a parquet file, atomically."""
-        return write_parquet_atomically(self._table, path)
+    def as_pandas_dataframe(self, limit: int | None = None):
+        """The first ``limit`` rows (all with None) as a pandas DataFrame (Splink's name)."""
+        return self._head(limit).to_pandas()
+
+    def as_record_list(self, limit: int | None = None) -> list[dict]:
+        """The first ``limit`` rows (all with None) as a list of dicts (Splink's name)."""
+        return self._head(limit).to_pylist()
+
+    #: gpulink's earlier name for :meth:`as_record_list`.
+    as_record_dict = as_record_list
+
+    def as_dict(self, limit: int | None = None) -> dict[str, list]:
+        """The first ``limit`` rows (all with None) as ``{column: values}`` (Splink's name)."""
+        return self._head(limit).to_pydict()
+
+    def to_parquet(self, filepath: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write the result to a parquet file, atomically (parent folders are created).
+
+        As Splink's: an existing file raises ``FileExistsError`` unless ``overwrite=True``.
+        """
+        _refuse_existing(filepath, overwrite)
+        return write_parquet_atomically(self._table, filepath)
+
+    def to_csv(self, filepath: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write the result to a CSV file with a header row, atomically (nulls are empty fields).
+
+        As Splink's: an existing file raises ``FileExistsError`` unless ``overwrite=True``.
+        """
+        _refuse_existing(filepath, overwrite)
+        return _write_atomically(self._table, filepath, _write_csv)
+
+    def drop_table_from_database_and_remove_from_cache(self, force_non_splink_table=False):
+        """Release the rows (Splink's name); using the result afterwards raises."""
+        self._arrow = None
+        self._device_columns = {}
 
     def to_cupy(self) -> dict:
         """Numeric columns as CuPy device arrays (names -> arrays)."""

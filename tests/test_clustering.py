@@ -136,10 +136,15 @@ def test_input_errors_name_the_problem():
         cluster_at_threshold(pa.array([1, 2]), [0], [2], None)
     with pytest.raises(InputError, match="not in the nodes"):
         cluster_pairwise_predictions_at_threshold(
-            [{"id": 1}], [{"id_l": 1, "id_r": 5, "match_probability": 1.0}], "id"
+            [{"id": 1}], [{"id_l": 1, "id_r": 5, "match_probability": 1.0}], None, "id"
         )
     with pytest.raises(InputError, match="no column"):
-        cluster_pairwise_predictions_at_threshold([{"uid": 1}], [], "id")
+        cluster_pairwise_predictions_at_threshold([{"uid": 1}], [], node_id_column_name="id")
+    # gpulink's old order (no db_api) is refused with the fix, not misread
+    with pytest.raises(SettingsError, match="node_id_column_name='id'"):
+        cluster_pairwise_predictions_at_threshold([{"id": 1}], [], "id")
+    with pytest.raises(SettingsError, match="needs node_id_column_name"):
+        cluster_pairwise_predictions_at_multiple_thresholds([{"id": 1}], [], None)
 
 
 def test_multiple_thresholds_equal_one_threshold_at_a_time():
@@ -196,20 +201,25 @@ def test_equals_splink_cluster_pairwise_predictions_at_threshold(string_ids):
     splink_clustering, DuckDBAPI = _splink_clustering()
     nodes, edges = _random_edges(3, 400, 350, string_ids)
     for kwargs in ({"threshold_match_probability": 0.5}, {"threshold_match_weight": 1.5}, {}):
-        ours = cluster_pairwise_predictions_at_threshold(
-            nodes, edges, "uid", backend="cpu", **kwargs
+        # Splink's positional order, its db_api included (gpulink ignores it)
+        result = cluster_pairwise_predictions_at_threshold(
+            nodes, edges, DuckDBAPI(), "uid", backend="cpu", **kwargs
         )
-        theirs = splink_clustering.cluster_pairwise_predictions_at_threshold(
-            nodes.to_pandas(),
-            edges.to_pandas(),
-            db_api=DuckDBAPI(),
-            node_id_column_name="uid",
-            **kwargs,
-        ).as_pandas_dataframe()
+        theirs_sdf = splink_clustering.cluster_pairwise_predictions_at_threshold(
+            nodes.to_pandas(), edges.to_pandas(), DuckDBAPI(), "uid", **kwargs
+        )
+        theirs = theirs_sdf.as_pandas_dataframe()
+        ours = result.as_pandas_dataframe()
+        assert list(ours.columns) == list(theirs.columns)
+        assert result.metadata == theirs_sdf.metadata
         assert len(theirs) == len(ours)
         expected = dict(zip(theirs["uid"], theirs["cluster_id"]))
-        got = dict(zip(ours.column("uid").to_pylist(), ours.column("cluster_id").to_pylist()))
-        assert got == expected
+        assert dict(zip(ours["uid"], ours["cluster_id"])) == expected
+        # keyword calls, as before, give the same
+        again = cluster_pairwise_predictions_at_threshold(
+            nodes, edges, node_id_column_name="uid", backend="cpu", **kwargs
+        )
+        assert again.to_arrow().equals(result.to_arrow())
 
 
 def test_equals_splink_at_multiple_thresholds():
@@ -222,21 +232,19 @@ def test_equals_splink_at_multiple_thresholds():
         {"match_probability_thresholds": [0.5, 0.9, 0.2]},
         {"match_weight_thresholds": [0.5, 2.5]},
     ):  # Splink fails on negative ones
-        ours = cluster_pairwise_predictions_at_multiple_thresholds(nodes, edges, "uid", **kw)
+        ours = cluster_pairwise_predictions_at_multiple_thresholds(
+            nodes, edges, DuckDBAPI(), "uid", **kw
+        ).to_arrow()
         theirs = splink_clustering.cluster_pairwise_predictions_at_multiple_thresholds(
-            nodes.to_pandas(),
-            edges.to_pandas(),
-            db_api=DuckDBAPI(),
-            node_id_column_name="uid",
-            **kw,
+            nodes.to_pandas(), edges.to_pandas(), DuckDBAPI(), "uid", **kw
         ).as_pandas_dataframe()
         assert sorted(ours.column_names) == sorted(theirs.columns)
         theirs = theirs.set_index("uid").loc[ours.column("uid").to_pylist()]
         for name in ours.column_names[1:]:
             assert ours.column(name).to_pylist() == theirs[name].tolist(), name
         stats_ours = cluster_pairwise_predictions_at_multiple_thresholds(
-            nodes, edges, "uid", output_cluster_summary_stats=True, **kw
-        )
+            nodes, edges, node_id_column_name="uid", output_cluster_summary_stats=True, **kw
+        ).to_arrow()
         stats_theirs = (
             splink_clustering.cluster_pairwise_predictions_at_multiple_thresholds(
                 nodes.to_pandas(),
