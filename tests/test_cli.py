@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -10,6 +14,8 @@ import pytest
 from gpulink.cli import main
 from gpulink.datasets import synthetic_people
 from gpulink.demo import run_demo
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_demo_runs_and_reports_accuracy(tmp_path):
@@ -173,3 +179,15 @@ def test_help(argv):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 0
+
+
+def test_python_dash_m_gpulink_runs_the_cli():
+    done = subprocess.run(
+        [sys.executable, "-m", "gpulink", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "usage: gpulink" in done.stdout and "predict" in done.stdout
