@@ -44,22 +44,80 @@ def _linker(args, model):
     )
 
 
-def _cmd_train(args) -> int:
-    import gpulink as gl
+_PLAN_KEYS = ("deterministic_rules", "recall", "u_max_pairs", "seed", "em_rules")
 
-    plan = json.loads(Path(args.plan).read_text()) if args.plan else {}
+
+def _read_plan(path: str) -> dict:
+    """The training plan of ``train --plan``, checked: a JSON object with only known keys."""
+    from gpulink.errors import SettingsError
+    from gpulink.io import _did_you_mean
+
+    try:
+        plan = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise SettingsError(f"training plan {path!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"cannot read training plan {path!r}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"training plan {path!r} is not valid JSON: {exc}") from None
+    keys = ", ".join(_PLAN_KEYS)
+    if not isinstance(plan, dict):
+        raise SettingsError(
+            f"training plan {path!r} must be a JSON object with keys {keys}, "
+            f"got a JSON {type(plan).__name__}"
+        )
+    for key in plan:
+        if key not in _PLAN_KEYS:
+            raise SettingsError(
+                f"training plan {path!r}: key {key!r} is unknown"
+                f"{_did_you_mean(str(key), list(_PLAN_KEYS))}; use one of {keys}"
+            )
+    for key in ("deterministic_rules", "em_rules"):
+        if not isinstance(plan.get(key, []), list):
+            raise SettingsError(
+                f"training plan {path!r}: {key!r} must be a list of rules, got {plan[key]!r}"
+            )
+    recall = plan.get("recall", 0.8)
+    if isinstance(recall, bool) or not isinstance(recall, int | float) or not 0 < recall <= 1:
+        raise SettingsError(f"training plan {path!r}: 'recall' must be in (0, 1], got {recall!r}")
+    mp = plan.get("u_max_pairs", 1)
+    if isinstance(mp, bool) or not isinstance(mp, int | float) or not mp >= 1:
+        raise SettingsError(f"training plan {path!r}: 'u_max_pairs' must be >= 1, got {mp!r}")
+    seed = plan.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise SettingsError(f"training plan {path!r}: 'seed' must be an integer, got {seed!r}")
+    return plan
+
+
+def _cmd_train(args) -> int:
+    from gpulink.jobs import parse_rule
+
+    plan = _read_plan(args.plan) if args.plan else {}
+    # Every rule is parsed before the data is read: a bad rule fails in a second, not after u.
+    where = f"training plan {args.plan!r}" if args.plan else ""
+    deterministic = [
+        parse_rule(r, f"{where}: deterministic_rules[{k}]")
+        for k, r in enumerate(plan.get("deterministic_rules", []))
+    ]
+    if "em_rules" in plan:
+        em = [parse_rule(r, f"{where}: em_rules[{k}]") for k, r in enumerate(plan["em_rules"])]
+    else:
+        em = [parse_rule(r, f"--em-rule {r!r}") for r in args.em_rule or []]
+    if args.u_max_pairs < 1:
+        from gpulink.errors import SettingsError
+
+        raise SettingsError(f"--u-max-pairs must be >= 1, got {args.u_max_pairs:g}")
     linker = _linker(args, args.settings)
     t = linker.training
-    for rules, recall in [(plan.get("deterministic_rules"), plan.get("recall", 0.8))]:
-        if rules:
-            t.estimate_probability_two_random_records_match(list(rules), recall=recall)
+    if deterministic:
+        t.estimate_probability_two_random_records_match(
+            deterministic, recall=plan.get("recall", 0.8)
+        )
     t.estimate_u_using_random_sampling(
         max_pairs=float(plan.get("u_max_pairs", args.u_max_pairs)), seed=plan.get("seed", args.seed)
     )
-    for rule in plan.get("em_rules", args.em_rule or []):
-        t.estimate_parameters_using_expectation_maximisation(
-            gl.block_on(*rule) if isinstance(rule, list) else rule
-        )
+    for rule in em:
+        t.estimate_parameters_using_expectation_maximisation(rule)
     linker.misc.save_model_to_json(args.output, overwrite=True)
     print(f"wrote {args.output}")
     return 0
@@ -149,7 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--u-max-pairs", type=float, default=1e7)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument(
-        "--em-rule", action="append", help="EM training rule (SQL or column); repeatable"
+        "--em-rule",
+        action="append",
+        help="EM training rule: SQL ('l.dob = r.dob') or column names ('dob', 'first_name,dob'), "
+        "blocked on as block_on(...); repeatable",
     )
     _backend_arg(p)
 

@@ -17,6 +17,54 @@ from gpulink.demo import run_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 
+SETTINGS = {
+    "link_type": "dedupe_only",
+    "comparisons": [
+        {
+            "output_column_name": "first_name",
+            "comparison_levels": [
+                {"sql_condition": '"first_name_l" IS NULL OR "first_name_r" IS NULL',
+                 "is_null_level": True},
+                {"sql_condition": '"first_name_l" = "first_name_r"'},
+                {"sql_condition": "ELSE"},
+            ],
+        },
+        {
+            "output_column_name": "dob",
+            "comparison_levels": [
+                {"sql_condition": '"dob_l" IS NULL OR "dob_r" IS NULL', "is_null_level": True},
+                {"sql_condition": '"dob_l" = "dob_r"'},
+                {"sql_condition": "ELSE"},
+            ],
+        },
+    ],
+    "blocking_rules_to_generate_predictions": ["l.surname = r.surname"],
+}  # fmt: skip
+
+
+@pytest.fixture
+def files(tmp_path):
+    """A small dataset, a settings file and a model trained from them (u only)."""
+    data = tmp_path / "people.parquet"
+    pq.write_table(synthetic_people(600, seed=5), data)
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps(SETTINGS))
+    model = tmp_path / "model.json"
+    argv = ["train", "--input", str(data), "--settings", str(settings), "--output", str(model)]
+    assert main([*argv, "--u-max-pairs", "1e4", "--backend", "cpu"]) == 0
+    return {"data": str(data), "settings": str(settings), "model": str(model), "dir": tmp_path}
+
+
+def _train(files, *extra):
+    out = files["dir"] / "trained.json"
+    argv = ["train", "--input", files["data"], "--settings", files["settings"], "--output"]
+    return main([*argv, str(out), "--u-max-pairs", "1e4", "--backend", "cpu", *extra]), out
+
+
+def _em_rules(model_path) -> list[str]:
+    history = json.loads(Path(model_path).read_text())["gpulink"]["training_history"]
+    return [h["blocking_rule"] for h in history if "expectation" in h["step"]]
+
 
 def test_demo_runs_and_reports_accuracy(tmp_path):
     summary = run_demo(3_000, seed=3, backend="cpu", quiet=True)
@@ -191,3 +239,82 @@ def test_python_dash_m_gpulink_runs_the_cli():
     )
     assert done.returncode == 0, done.stderr
     assert "usage: gpulink" in done.stdout and "predict" in done.stdout
+
+
+def test_em_rule_takes_column_names_or_sql(files):
+    # The README's `--em-rule dob`: a bare column is block_on("dob"), not SQL.
+    code, out = _train(
+        files, "--em-rule", "dob", "--em-rule", "surname, city", "--em-rule", "l.dob = r.dob"
+    )
+    assert code == 0
+    assert _em_rules(out) == [
+        'l."dob" = r."dob"',
+        '(l."surname" = r."surname") AND (l."city" = r."city")',
+        "l.dob = r.dob",
+    ]
+
+
+def test_bad_em_rule_fails_before_any_work(files, capsys):
+    code, out = _train(files, "--em-rule", "l.dob = dob")
+    err = capsys.readouterr()
+    assert code == 2 and not out.exists()
+    assert "--em-rule 'l.dob = dob'" in err.err and "Traceback" not in err.err
+    assert "u for" not in err.out + err.err  # no training step ran
+
+
+def test_plan_rules_take_column_names(files):
+    plan = files["dir"] / "plan.json"
+    plan.write_text(
+        json.dumps(
+            {"deterministic_rules": ["first_name, dob"], "em_rules": ["dob", ["first_name"]]}
+        )
+    )
+    code, out = _train(files, "--plan", str(plan))
+    assert code == 0
+    assert _em_rules(out) == ['l."dob" = r."dob"', 'l."first_name" = r."first_name"']
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "does not exist"),
+        ("{bad json", "is not valid JSON"),
+        ("[1, 2]", "must be a JSON object with keys deterministic_rules"),
+        (
+            '{"em_rulez": [["dob"]]}',
+            "key 'em_rulez' is unknown (did you mean 'em_rules'?); use one",
+        ),
+        ('{"em_rules": "dob"}', "'em_rules' must be a list of rules"),
+        ('{"recall": 2}', "'recall' must be in (0, 1]"),
+        ('{"em_rules": ["l.dob = r.surname"]}', "em_rules[0]: blocking rule"),
+    ],
+)
+def test_bad_plan_is_one_line_error(files, capsys, content, message):
+    plan = files["dir"] / "plan.json"
+    if content is not None:
+        plan.write_text(content)
+    code, out = _train(files, "--plan", str(plan))
+    err = capsys.readouterr().err
+    assert code == 2 and not out.exists()
+    assert "SettingsError" in err and message in err and str(plan) in err
+    assert "Traceback" not in err
+
+
+def test_job_rules_take_column_names_and_are_checked_up_front():
+    from gpulink.blocking import block_on
+    from gpulink.errors import SettingsError
+    from gpulink.jobs import parse_rule, validate_job
+
+    assert parse_rule("dob") == block_on("dob")
+    assert parse_rule("first_name, substr(surname,1,3)") == block_on(
+        "first_name", "substr(surname,1,3)"
+    )
+    assert parse_rule(["first_name", "dob"]) == block_on("first_name", "dob")
+    job = {"input": "x.csv", "model": "m.json", "outputs": {"model": "o.json"}}
+    validate_job({**job, "training": [{"step": "em", "rule": "dob"}]})
+    with pytest.raises(SettingsError, match=r"training\[0\]\.rule: blocking rule 'l.dob = r.x'"):
+        validate_job({**job, "training": [{"step": "em", "rule": "l.dob = r.x"}]})
+    with pytest.raises(
+        SettingsError, match=r"'outputs.modle' is unknown \(did you mean 'model'\?\)"
+    ):
+        validate_job({**job, "outputs": {"modle": "o.json"}})
