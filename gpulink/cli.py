@@ -140,14 +140,12 @@ def _cmd_predict(args) -> int:
 
 
 def _cmd_cluster(args) -> int:
-    import pyarrow.parquet as pq
-
     from gpulink.clustering import cluster_pairwise_predictions_at_threshold
     from gpulink.io import to_arrow
     from gpulink.results import write_parquet_atomically
 
     nodes = to_arrow(args.input)
-    edges = pq.read_table(args.pairs)
+    edges = to_arrow(args.pairs, what="--pairs")
     out = cluster_pairwise_predictions_at_threshold(
         nodes, edges, node_id_column_name=args.id_column,
         threshold_match_probability=args.threshold, backend=args.backend,

@@ -72,7 +72,7 @@ def to_arrow(data, *, what: str = "input") -> pa.Table:
     elif isinstance(data, pa.RecordBatchReader):
         table = data.read_all()
     elif isinstance(data, (str, os.PathLike)):
-        table = _read_path(Path(data))
+        table = _read_path(Path(data), what)
     elif _is_pandas(data):
         table = _from_pandas(data)
     elif hasattr(data, "to_arrow"):  # polars, cudf, our own results
@@ -126,28 +126,57 @@ def _first_unconvertible_column(df) -> str | None:
     return None
 
 
-def _read_path(path: Path) -> pa.Table:
+def _read_path(path: Path, what: str = "input") -> pa.Table:
+    label = "input path" if what.startswith("input") else what
     if not path.exists():
-        raise InputError(f"input path {str(path)!r} does not exist")
+        raise InputError(f"{label} {str(path)!r} does not exist")
     name = path.name.lower()
     if path.is_dir() or name.endswith((".parquet", ".pq", ".parq")):
         import pyarrow.parquet as pq
 
-        return pq.read_table(path)
+        try:
+            return pq.read_table(path)
+        except (pa.ArrowException, OSError) as exc:
+            if path.is_dir():
+                others = sorted(
+                    f.name
+                    for f in path.iterdir()
+                    if f.is_file() and not f.name.startswith(("_", "."))
+                    and not f.name.lower().endswith((".parquet", ".pq", ".parq"))
+                )  # fmt: skip
+                why = f"it holds {others[0]!r}" if others else _first_line(exc)
+                raise InputError(
+                    f"{label} {str(path)!r} is not a folder of parquet files ({why}); give a "
+                    f"folder that holds only parquet files, or one parquet or CSV file"
+                ) from None
+            raise InputError(
+                f"{label} {str(path)!r} cannot be read as parquet: {_first_line(exc)}; give a "
+                f"parquet file (or a .csv file)"
+            ) from None
     if name.endswith((".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt")):
         import pyarrow.csv as pcsv
 
         delimiter = "\t" if ".tsv" in name else ","
-        return pcsv.read_csv(
-            path,
-            parse_options=pcsv.ParseOptions(delimiter=delimiter),
-            # empty fields are null, as pandas.read_csv and DuckDB's read_csv make them
-            convert_options=pcsv.ConvertOptions(strings_can_be_null=True),
-        )
+        try:
+            return pcsv.read_csv(
+                path,
+                parse_options=pcsv.ParseOptions(delimiter=delimiter),
+                # empty fields are null, as pandas.read_csv and DuckDB's read_csv make them
+                convert_options=pcsv.ConvertOptions(strings_can_be_null=True),
+            )
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(
+                f"{label} {str(path)!r} cannot be read as CSV: {_first_line(exc)}; fix the file "
+                f"or read it yourself and pass a DataFrame"
+            ) from None
     raise InputError(
-        f"cannot tell the format of {str(path)!r}; use a .parquet or .csv file (or a directory of "
-        f"parquet files), or read it yourself and pass a DataFrame"
+        f"cannot tell the format of {label} {str(path)!r}; use a .parquet or .csv file (or a "
+        f"directory of parquet files), or read it yourself and pass a DataFrame"
     )
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
 
 
 def _normalise_types(table: pa.Table) -> pa.Table:

@@ -318,3 +318,32 @@ def test_job_rules_take_column_names_and_are_checked_up_front():
         SettingsError, match=r"'outputs.modle' is unknown \(did you mean 'model'\?\)"
     ):
         validate_job({**job, "outputs": {"modle": "o.json"}})
+
+
+def test_bad_input_files_are_one_line_errors(files, capsys):
+    d = files["dir"]
+    (d / "fake.parquet").write_text("not parquet")
+    (d / "folder").mkdir()
+    (d / "folder" / "notes.json").write_text("{}")
+    (d / "ragged.csv").write_text("unique_id,first_name\n1,a,b\n")
+    cluster = ["cluster", "--input", files["data"], "--output", str(d / "c.parquet")]
+    cases = [
+        ([*cluster, "--pairs", str(d / "nope.parquet")], "--pairs '", "does not exist"),
+        ([*cluster, "--pairs", files["model"]], "cannot tell the format of --pairs", ""),
+        ([*cluster, "--pairs", str(d / "fake.parquet")], "cannot be read as parquet", ""),
+        (
+            ["train", "--input", str(d / "folder"), "--settings", files["settings"],
+             "--output", str(d / "m.json")],
+            "is not a folder of parquet files (it holds 'notes.json')", "",
+        ),
+        (
+            ["train", "--input", str(d / "ragged.csv"), "--settings", files["settings"],
+             "--output", str(d / "m.json")],
+            "ragged.csv' cannot be read as CSV: CSV parse error", "",
+        ),
+    ]  # fmt: skip
+    for argv, message, more in cases:
+        assert main([*argv, "--backend", "cpu"]) == 2
+        err = capsys.readouterr().err
+        assert "InputError" in err and message in err and more in err, err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
