@@ -16,17 +16,40 @@ def _backend_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default="auto", choices=["auto", "cpu", "gpu"])
 
 
-def _threshold_args(p: argparse.ArgumentParser, default: float | None) -> None:
-    p.add_argument("--threshold", type=float, default=default, help="match probability threshold")
-    p.add_argument("--threshold-weight", type=float, default=None, help="match weight threshold")
+def _threshold_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threshold", type=float, default=None, help="match probability threshold (default 0.5)"
+    )
+    p.add_argument(
+        "--threshold-weight", type=float, default=None, help="match weight threshold (instead)"
+    )
+
+
+def _check_outputs(*outputs: tuple[str | None, str]) -> None:
+    """Check every ``(path, what)`` output before any work: nothing is half-written."""
+    from gpulink.errors import InputError
+    from gpulink.io import check_output_path
+
+    seen: dict[Path, str] = {}
+    for path, what in outputs:
+        if path is None:
+            continue
+        check_output_path(path, what=what)
+        key = Path(path).resolve()
+        if key in seen:
+            raise InputError(f"{seen[key]} and {what} are the same file {path!r}; give two paths")
+        seen[key] = what
 
 
 def _cmd_demo(args) -> int:
     from gpulink.demo import run_demo
+    from gpulink.io import atomic_output
 
+    _check_outputs((args.json, "--json summary"))
     summary = run_demo(args.records, seed=args.seed, backend=args.backend)
     if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=2, default=str))
+        with atomic_output(args.json, what="--json summary") as tmp:
+            tmp.write_text(json.dumps(summary, indent=2, default=str))
     return 0
 
 
@@ -107,6 +130,7 @@ def _cmd_train(args) -> int:
         from gpulink.errors import SettingsError
 
         raise SettingsError(f"--u-max-pairs must be >= 1, got {args.u_max_pairs:g}")
+    _check_outputs((args.output, "--output model JSON"))
     linker = _linker(args, args.settings)
     t = linker.training
     if deterministic:
@@ -124,26 +148,39 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_predict(args) -> int:
+    from gpulink.clustering import threshold_probability
+    from gpulink.predict import threshold_to_weight
+
+    threshold = args.threshold
+    if threshold is None and args.threshold_weight is None:
+        threshold = 0.5
+    threshold_to_weight(threshold, args.threshold_weight)  # SettingsError before any work
+    threshold_probability(args.cluster_threshold)
+    _check_outputs((args.output, "--output pairs parquet"), (args.clusters, "--clusters parquet"))
     linker = _linker(args, args.model)
     pairs = linker.inference.predict(
-        threshold_match_probability=args.threshold, threshold_match_weight=args.threshold_weight
+        threshold_match_probability=threshold, threshold_match_weight=args.threshold_weight
     )
-    pairs.to_parquet(args.output)
-    print(f"wrote {len(pairs):,} pairs to {args.output}")
+    clusters = None
     if args.clusters:
         clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
             pairs, args.cluster_threshold
         )
+    pairs.to_parquet(args.output)
+    print(f"wrote {len(pairs):,} pairs to {args.output}")
+    if clusters is not None:
         clusters.to_parquet(args.clusters)
         print(f"wrote {len(clusters):,} clustered records to {args.clusters}")
     return 0
 
 
 def _cmd_cluster(args) -> int:
-    from gpulink.clustering import cluster_pairwise_predictions_at_threshold
+    from gpulink.clustering import cluster_pairwise_predictions_at_threshold, threshold_probability
     from gpulink.io import to_arrow
     from gpulink.results import write_parquet_atomically
 
+    threshold_probability(args.threshold)
+    _check_outputs((args.output, "--output clusters parquet"))
     nodes = to_arrow(args.input)
     edges = to_arrow(args.pairs, what="--pairs")
     out = cluster_pairwise_predictions_at_threshold(
@@ -218,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="pairs parquet to write")
     p.add_argument("--clusters", help="also cluster and write clusters parquet here")
     p.add_argument("--cluster-threshold", type=float, default=0.95)
-    _threshold_args(p, 0.5)
+    _threshold_args(p)
     _backend_arg(p)
 
     p = sub.add_parser("cluster", help="cluster scored pairs (connected components)")

@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 from gpulink.errors import BackendUnavailable, GpulinkError, SettingsError
-from gpulink.io import _did_you_mean
+from gpulink.io import _did_you_mean, check_output_path
 
 logger = logging.getLogger("gpulink")
 
@@ -286,6 +286,9 @@ def run_job(spec, *, client=None, scheduler_file=None, local_cuda=None, local=No
     local = local or spec.get("local")
     summary: dict = {"seconds": {}}
     outputs = {k: resolve(v) for k, v in spec["outputs"].items()}
+    # Every output is checked before the cluster starts: nothing is half-written.
+    for key, path in outputs.items():
+        check_output_path(path, what=f"outputs.{key}", directory=key == "pairs")
     inputs = spec["input"] if isinstance(spec["input"], list) else [spec["input"]]
     data = [str(resolve(p)) for p in inputs]
     data = data[0] if len(data) == 1 else data

@@ -9,26 +9,20 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from gpulink.io import atomic_output
+
 
 def write_parquet_atomically(table: pa.Table, path: str | os.PathLike) -> Path:
-    """Write ``table`` to ``path`` through a temporary file renamed when complete."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    """Write ``table`` to ``path`` through a temporary file renamed when complete; a path that
+    cannot be written is an InputError naming it (see :func:`gpulink.io.atomic_output`)."""
+    with atomic_output(path, what="parquet file") as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 class LinkResult:

@@ -320,6 +320,117 @@ def test_job_rules_take_column_names_and_are_checked_up_front():
         validate_job({**job, "outputs": {"modle": "o.json"}})
 
 
+def _listing(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "predict-output-under-a-file",
+        "predict-output-is-a-folder",
+        "predict-clusters-under-a-file",
+        "predict-bad-cluster-threshold",
+        "predict-bad-threshold",
+        "train-output-is-a-folder",
+        "cluster-output-under-a-file",
+        "cluster-bad-threshold",
+        "demo-json-under-a-file",
+        "synth-folder-under-a-file",
+        "synth-parquet-under-a-file",
+        "run-clusters-under-a-file",
+    ],
+)
+def test_outputs_and_thresholds_are_checked_before_any_work(files, capsys, case):
+    d = files["dir"]
+    blocker = d / "not_a_folder.txt"  # a file where a folder is needed: unwritable, even as root
+    blocker.write_text("x")
+    pairs = files["dir"] / "pairs.parquet"
+    predict = ["predict", "--model", files["model"], "--input", files["data"], "--backend", "cpu"]
+    cluster = ["cluster", "--input", files["data"], "--pairs", str(pairs), "--backend", "cpu"]
+    argv, culprit = {
+        "predict-output-under-a-file": (
+            [*predict, "--output", str(blocker / "o.parquet")], str(blocker / "o.parquet")
+        ),
+        "predict-output-is-a-folder": ([*predict, "--output", str(d)], str(d)),
+        "predict-clusters-under-a-file": (
+            [*predict, "--output", str(d / "o.parquet"), "--clusters", str(blocker / "c.parquet")],
+            str(blocker / "c.parquet"),
+        ),
+        "predict-bad-cluster-threshold": (
+            [*predict, "--output", str(d / "o.parquet"), "--clusters", str(d / "c.parquet"),
+             "--cluster-threshold", "2"],
+            "threshold_match_probability must be in [0, 1], got 2.0",
+        ),
+        "predict-bad-threshold": (
+            [*predict, "--output", str(d / "o.parquet"), "--threshold", "1.5"],
+            "threshold_match_probability must be within [0, 1], got 1.5",
+        ),
+        "train-output-is-a-folder": (
+            ["train", "--input", files["data"], "--settings", files["settings"], "--output",
+             str(d), "--backend", "cpu"],
+            str(d),
+        ),
+        "cluster-output-under-a-file": (
+            [*cluster, "--output", str(blocker / "c.parquet")], str(blocker / "c.parquet")
+        ),
+        "cluster-bad-threshold": (
+            [*cluster, "--output", str(d / "c.parquet"), "--threshold", "-1"],
+            "must be in [0, 1], got -1.0",
+        ),
+        "demo-json-under-a-file": (
+            ["demo", "--records", "100", "--backend", "cpu", "--json", str(blocker / "x.json")],
+            str(blocker / "x.json"),
+        ),
+        "synth-folder-under-a-file": (
+            ["synth", "--rows", "100", "--quiet", "--out", str(blocker / "s3")], str(blocker / "s3")
+        ),
+        "synth-parquet-under-a-file": (
+            ["synth", "--rows", "100", "--quiet", "--out", str(blocker / "s.parquet")],
+            str(blocker / "s.parquet"),
+        ),
+        "run-clusters-under-a-file": (
+            ["run", str(d / "job.json"), "--local", "1"], str(blocker / "c.parquet")
+        ),
+    }[case]  # fmt: skip
+    if case.startswith("cluster"):
+        pq.write_table(pq.read_table(files["data"]).slice(0, 0).select([]), pairs)
+    job = {
+        "input": files["data"], "model": files["model"],
+        "outputs": {"pairs": str(d / "out" / "pairs"), "clusters": str(blocker / "c.parquet")},
+    }  # fmt: skip
+    (d / "job.json").write_text(json.dumps(job))
+    before = _listing(d)
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert culprit in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert _listing(d) == before  # nothing written, not even a temporary file
+    assert "wrote" not in out and "generated" not in out  # no work done
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "a-folder", "proc"])
+def test_save_model_to_json_names_the_users_path(files, where):
+    import gpulink as gl
+    from gpulink.errors import InputError
+
+    if where == "proc" and not Path("/proc/self").exists():
+        pytest.skip("needs Linux /proc")
+    blocker = files["dir"] / "not_a_folder.txt"
+    blocker.write_text("x")
+    path = {
+        "under-a-file": str(blocker / "m.json"),
+        "a-folder": str(files["dir"]),
+        "proc": "/proc/m.json",
+    }[where]
+    linker = gl.Linker(files["data"], files["model"], backend="cpu")
+    with pytest.raises(InputError, match="model JSON") as exc:
+        linker.misc.save_model_to_json(path, overwrite=True)
+    assert repr(path) in str(exc.value) and ".tmp" not in str(exc.value)
+    linker.misc.save_model_to_json(str(files["dir"] / "new" / "m.json"))  # new folders are fine
+    assert json.loads((files["dir"] / "new" / "m.json").read_text())["comparisons"]
+
+
 def test_bad_input_files_are_one_line_errors(files, capsys):
     d = files["dir"]
     (d / "fake.parquet").write_text("not parquet")
@@ -347,3 +458,11 @@ def test_bad_input_files_are_one_line_errors(files, capsys):
         err = capsys.readouterr().err
         assert "InputError" in err and message in err and more in err, err
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_predict_threshold_weight_alone(files):
+    out = files["dir"] / "pairs.parquet"
+    argv = ["predict", "--model", files["model"], "--input", files["data"], "--output", str(out)]
+    assert main([*argv, "--threshold-weight", "-2", "--backend", "cpu"]) == 0
+    weights = pq.read_table(out).column("match_weight").to_pylist()
+    assert weights and min(weights) >= -2
