@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="link built-in synthetic people and report accuracy")
-    p.add_argument("--records", type=int, default=100_000)
+    p.add_argument("--records", type=int, default=100_000, help="how many (at least 50)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", help="also write the summary as JSON to this path")
     _backend_arg(p)

@@ -466,3 +466,15 @@ def test_predict_threshold_weight_alone(files):
     assert main([*argv, "--threshold-weight", "-2", "--backend", "cpu"]) == 0
     weights = pq.read_table(out).column("match_weight").to_pylist()
     assert weights and min(weights) >= -2
+
+
+@pytest.mark.parametrize("records", ["0", "1", "49", "-5"])
+def test_demo_needs_enough_records(tmp_path, capsys, records):
+    code = main(["demo", "--records", records, "--backend", "cpu", "--json", str(tmp_path / "s")])
+    out, err = capsys.readouterr()
+    assert code == 2 and not (tmp_path / "s").exists() and "generated" not in out
+    assert "InputError: the demo needs at least 50 records" in err and "Traceback" not in err
+
+
+def test_demo_runs_with_the_fewest_records(capsys):
+    assert main(["demo", "--records", "50", "--seed", "7", "--backend", "cpu"]) == 0
