@@ -275,6 +275,8 @@ def run_job(spec, *, client=None, scheduler_file=None, local_cuda=None, local=No
             raise SettingsError(f"job file {str(path)!r} does not exist") from None
         except json.JSONDecodeError as exc:
             raise SettingsError(f"job file {str(path)!r} is not valid JSON: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"cannot read job file {str(path)!r}: {exc}") from None
         base = path.resolve().parent
     spec = validate_job(spec)
 

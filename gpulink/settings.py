@@ -816,7 +816,10 @@ def _load_json_like(value) -> dict:
         path = Path(value)
         if not path.is_file():
             raise SettingsError(f"settings file {str(path)!r} does not exist")
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:  # e.g. a parquet file given as the model
+            raise SettingsError(f"cannot read settings file {str(path)!r} as JSON: {exc}") from None
         where = str(path)
     elif isinstance(value, str):
         text, where = value, "the JSON text"

@@ -478,3 +478,17 @@ def test_demo_needs_enough_records(tmp_path, capsys, records):
 
 def test_demo_runs_with_the_fewest_records(capsys):
     assert main(["demo", "--records", "50", "--seed", "7", "--backend", "cpu"]) == 0
+
+
+def test_binary_or_folder_given_as_a_json_file(files, capsys):
+    d = files["dir"]
+    binary = d / "pairs.parquet"
+    pq.write_table(pq.read_table(files["data"]).slice(0, 5), binary)
+    argv = ["predict", "--model", str(binary), "--input", files["data"], "--output"]
+    assert main([*argv, str(d / "o.parquet"), "--backend", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "SettingsError: cannot read settings file" in err and str(binary) in err
+    for job in (binary, d):
+        assert main(["run", str(job)]) == 2
+        err = capsys.readouterr().err
+        assert f"SettingsError: cannot read job file {str(job)!r}" in err and "Traceback" not in err
