@@ -42,6 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from gpulink.errors import InputError
+from gpulink.io import atomic_output, check_output_path
 
 __all__ = [
     "BLOCK_PERSONS",
@@ -964,7 +965,7 @@ def write_synthetic_people(
     ):
         raise InputError(f"partitions={partitions!r}: pass a positive integer")
     sizes, rates = _cluster_sizes(duplicates), _error_rates(errors)
-    path = Path(path)
+    path = check_output_path(path, what="synthetic people folder", directory=True)
     if path.exists() and not overwrite:
         raise InputError(f"{str(path)!r} already exists; remove it or pass overwrite=True")
     plan = _plan(n_records, seed, sizes)
@@ -1043,16 +1044,16 @@ def main_synth(argv: list[str] | None = None) -> int:
     sizes = ClusterSizes(duplicate_rate=args.duplicate_rate, max_cluster_size=args.max_cluster_size)
     errors = ErrorRates().scaled(args.error_scale)
     start = time.perf_counter()
-    if args.out.endswith(".parquet"):
+    single_file = args.out.endswith(".parquet")
+    out = check_output_path(args.out, what="--out", directory=not single_file)
+    if out.exists() and not args.overwrite:
+        raise InputError(f"{args.out!r} already exists; remove it or pass --overwrite")
+    if single_file:
         table = synthetic_people(
             args.rows, seed=args.seed, duplicates=sizes, errors=errors, error_flags=args.error_flags
         )
-        out = Path(args.out)
-        if out.exists() and not args.overwrite:
-            raise InputError(f"{args.out!r} already exists; remove it or pass --overwrite")
-        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-        pq.write_table(table, tmp)
-        tmp.replace(out)
+        with atomic_output(out, what="--out") as tmp:
+            pq.write_table(table, tmp)
     else:
         partitions = args.partitions or max(1, -(-args.rows // 1_000_000))
         out = write_synthetic_people(

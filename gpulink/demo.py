@@ -7,7 +7,14 @@ True
 
 from __future__ import annotations
 
+import numbers
 import time
+
+from gpulink.errors import InputError
+
+# The fewest records the demo trains on for every seed tried (0-999). Below it some seeds give a
+# training rule no pairs; below about 10 most do, and 0 or 1 record cannot be linked at all.
+MIN_DEMO_RECORDS = 50
 
 
 def demo_settings(cl, block_on, SettingsCreator):  # noqa: N803 (Splink's own name)
@@ -45,7 +52,23 @@ def run_demo(
     threshold: float = 0.9,
     quiet: bool = False,
 ) -> dict:
-    """Generate ``n_records`` synthetic people, train, predict, cluster and report accuracy."""
+    """Generate ``n_records`` synthetic people, train, predict, cluster and report accuracy.
+
+    ``n_records`` must be at least ``MIN_DEMO_RECORDS`` (50).
+
+    >>> run_demo(1)
+    Traceback (most recent call last):
+    ...
+    gpulink.errors.InputError: the demo needs at least 50 records (it trains a model on them), got 1; pass n_records >= 50 (the command line: --records 50)
+    """
+    if isinstance(n_records, bool) or not isinstance(n_records, numbers.Integral):
+        raise InputError(f"n_records must be an integer, got {n_records!r}")
+    if n_records < MIN_DEMO_RECORDS:
+        raise InputError(
+            f"the demo needs at least {MIN_DEMO_RECORDS} records (it trains a model on them), got "
+            f"{n_records}; pass n_records >= {MIN_DEMO_RECORDS} (the command line: --records "
+            f"{MIN_DEMO_RECORDS})"
+        )
     import gpulink as gl
     import gpulink.comparison_library as cl
     from gpulink.datasets import synthetic_people

@@ -30,9 +30,11 @@ read it).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +46,9 @@ from gpulink.errors import InputError
 __all__ = [
     "DEFAULT_SOURCE_DATASET_COLUMN",
     "LINK_TYPES",
+    "atomic_output",
     "check_columns",
+    "check_output_path",
     "default_dataset_name",
     "normalise_input",
     "to_arrow",
@@ -96,7 +100,7 @@ def to_arrow(data, *, what: str = "input") -> pa.Table:
     elif isinstance(data, pa.RecordBatchReader):
         table = data.read_all()
     elif isinstance(data, (str, os.PathLike)):
-        table = _read_path(Path(data))
+        table = _read_path(Path(data), what)
     elif _is_pandas(data):
         table = _from_pandas(data)
     elif _is_registered_table(data):  # Splink's SplinkDataFrame, gpulink's RegisteredTable
@@ -168,28 +172,57 @@ def _first_unconvertible_column(df) -> str | None:
     return None
 
 
-def _read_path(path: Path) -> pa.Table:
+def _read_path(path: Path, what: str = "input") -> pa.Table:
+    label = "input path" if what.startswith("input") else what
     if not path.exists():
-        raise InputError(f"input path {str(path)!r} does not exist")
+        raise InputError(f"{label} {str(path)!r} does not exist")
     name = path.name.lower()
     if path.is_dir() or name.endswith((".parquet", ".pq", ".parq")):
         import pyarrow.parquet as pq
 
-        return pq.read_table(path)
+        try:
+            return pq.read_table(path)
+        except (pa.ArrowException, OSError) as exc:
+            if path.is_dir():
+                others = sorted(
+                    f.name
+                    for f in path.iterdir()
+                    if f.is_file() and not f.name.startswith(("_", "."))
+                    and not f.name.lower().endswith((".parquet", ".pq", ".parq"))
+                )  # fmt: skip
+                why = f"it holds {others[0]!r}" if others else _first_line(exc)
+                raise InputError(
+                    f"{label} {str(path)!r} is not a folder of parquet files ({why}); give a "
+                    f"folder that holds only parquet files, or one parquet or CSV file"
+                ) from None
+            raise InputError(
+                f"{label} {str(path)!r} cannot be read as parquet: {_first_line(exc)}; give a "
+                f"parquet file (or a .csv file)"
+            ) from None
     if name.endswith((".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt")):
         import pyarrow.csv as pcsv
 
         delimiter = "\t" if ".tsv" in name else ","
-        return pcsv.read_csv(
-            path,
-            parse_options=pcsv.ParseOptions(delimiter=delimiter),
-            # empty fields are null, as pandas.read_csv and DuckDB's read_csv make them
-            convert_options=pcsv.ConvertOptions(strings_can_be_null=True),
-        )
+        try:
+            return pcsv.read_csv(
+                path,
+                parse_options=pcsv.ParseOptions(delimiter=delimiter),
+                # empty fields are null, as pandas.read_csv and DuckDB's read_csv make them
+                convert_options=pcsv.ConvertOptions(strings_can_be_null=True),
+            )
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(
+                f"{label} {str(path)!r} cannot be read as CSV: {_first_line(exc)}; fix the file "
+                f"or read it yourself and pass a DataFrame"
+            ) from None
     raise InputError(
-        f"cannot tell the format of {str(path)!r}; use a .parquet or .csv file (or a directory of "
-        f"parquet files), or read it yourself and pass a DataFrame"
+        f"cannot tell the format of {label} {str(path)!r}; use a .parquet or .csv file (or a "
+        f"directory of parquet files), or read it yourself and pass a DataFrame"
     )
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
 
 
 def _normalise_types(table: pa.Table) -> pa.Table:
@@ -450,3 +483,112 @@ def check_columns(table: pa.Table, required: Sequence[str], *, used_by: str = "t
                 f"column {col!r} used by {used_by} has type {t}, which gpulink cannot compare; "
                 f"usable types are {_USABLE}: convert it (e.g. to a string) or leave it out"
             )
+
+
+# --------------------------------------------------------------------------------------------
+# Outputs: checked before any work, written atomically
+# --------------------------------------------------------------------------------------------
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _probe_writable(folder: Path) -> str | None:
+    """Why no file can be created in ``folder`` (None if one can). A real try: os.access says
+    yes to root where creating a file fails (e.g. /proc)."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".gpulink-probe-", dir=folder)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    os.close(fd)
+    os.unlink(probe)
+    return None
+
+
+def check_output_path(
+    path: str | os.PathLike, *, what: str = "output", directory: bool = False
+) -> Path:
+    """Check, before any work starts, that ``path`` can be written; return it as a ``Path``.
+
+    A file output must not be an existing folder; a folder output (``directory=True``) must not
+    be an existing file. Missing parent folders are fine (they are created when the output is
+    written) if the nearest existing one is a folder in which files can be created. Raises
+    :class:`~gpulink.errors.InputError` naming ``what``, the path and the fix.
+
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> check_output_path(folder + "/new/pairs.parquet").name
+    'pairs.parquet'
+    >>> check_output_path(folder, what="pairs parquet")
+    Traceback (most recent call last):
+    ...
+    gpulink.errors.InputError: pairs parquet '...' is a folder; give the path of a file to write
+    """
+    text = os.fspath(path)
+    if not str(text).strip():
+        raise InputError(f"{what} path is empty; give a file path")
+    path = Path(text)
+    if path.is_dir() and not directory:
+        raise InputError(f"{what} {text!r} is a folder; give the path of a file to write")
+    if directory and path.exists() and not path.is_dir():
+        raise InputError(f"{what} {text!r} is a file, not a folder; give a folder path")
+    folder = _nearest_existing(path.parent)
+    if not folder.is_dir():
+        raise InputError(
+            f"cannot write {what} {text!r}: {str(folder)!r} is a file, not a folder; "
+            f"choose another path"
+        )
+    for target in [folder, path] if directory and path.is_dir() else [folder]:
+        why = _probe_writable(target)
+        if why is not None:
+            raise InputError(
+                f"cannot write {what} {text!r}: no file can be created in {str(target)!r} "
+                f"({why}); choose a path in a folder you can write to"
+            )
+    return path
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, *, what: str = "output") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``, renamed to ``path`` when the block completes.
+
+    Nothing is left behind if the block fails. A path that cannot be written (see
+    :func:`check_output_path`) is an :class:`~gpulink.errors.InputError` naming ``path``, never
+    the temporary file.
+
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> with atomic_output(folder + "/model.json") as tmp:
+    ...     _ = tmp.write_text("{}")
+    >>> with atomic_output(folder + "/model.json/m.json", what="model JSON") as tmp:
+    ...     _ = tmp.write_text("{}")
+    Traceback (most recent call last):
+    ...
+    gpulink.errors.InputError: cannot write model JSON '.../model.json/m.json': '.../model.json' is a file, not a folder; choose another path
+    """
+    path = check_output_path(path, what=what)
+
+    def fail(exc: OSError) -> InputError:
+        return InputError(
+            f"cannot write {what} {str(path)!r}: {exc.strerror or exc}; choose a path in a "
+            f"folder you can write to"
+        )
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise fail(exc) from None
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise fail(exc) from None
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -8,7 +8,8 @@ A job file is JSON; relative paths are relative to the job file. Keys:
   each ``{"step": "lambda", "rules": [...], "recall": 0.7}``,
   ``{"step": "u", "max_pairs": 1e6, "seed": 1}`` (also ``min_count_per_level``,
   ``num_chunks``, as the training method) or ``{"step": "em", "rule": ...}``.
-  A rule is SQL (``"l.dob = r.dob"``) or a list of column expressions (``["first_name", "dob"]``).
+  A rule is SQL (``"l.dob = r.dob"``), column names (``"dob"``, ``"first_name, dob"``) or a
+  list of column expressions (``["first_name", "dob"]``): see :func:`parse_rule`.
 - ``outputs``: ``pairs`` (a parquet dataset folder, one part per task), ``clusters`` (a parquet
   file), ``model`` (the trained model JSON). At least one.
 - ``threshold_match_probability`` / ``threshold_match_weight`` (predict) and
@@ -40,6 +41,7 @@ import time
 from pathlib import Path
 
 from gpulink.errors import BackendUnavailable, GpulinkError, SettingsError
+from gpulink.io import _did_you_mean, check_output_path
 
 logger = logging.getLogger("gpulink")
 
@@ -62,12 +64,46 @@ def _need(cond: bool, message: str) -> None:
         raise SettingsError(message)
 
 
-def _check_rule(rule, where: str) -> None:
+def parse_rule(rule, where: str = "rule"):
+    """A blocking rule as the command line and job files write it.
+
+    SQL text stays SQL (``"l.dob = r.dob"``); text without ``l.``/``r.`` and without ``=`` is
+    column expressions separated by commas (``"dob"``, ``"first_name, substr(surname,1,3)"``) and
+    becomes ``block_on(...)``, as does a list of column expressions (``["first_name", "dob"]``).
+    Errors are SettingsErrors that start with ``where``.
+
+    >>> parse_rule("dob"), parse_rule("first_name, substr(surname,1,3)")
+    (block_on('dob'), block_on('first_name', 'substr(surname, 1, 3)'))
+    >>> parse_rule("l.dob = r.dob and l.city = r.city").expressions
+    ('dob', 'city')
+    """
+    from gpulink.blocking import (
+        _QUALIFIED,
+        _find_equals,
+        _top_level_scan,
+        block_on,
+        to_blocking_rule,
+    )
+
+    usage = "SQL text ('l.dob = r.dob'), column names ('dob' or 'first_name, dob') or a list of "
+    usage += "column names (['first_name', 'dob'])"
     ok = isinstance(rule, str) or (
         isinstance(rule, list) and rule and all(isinstance(e, str) for e in rule)
     )
-    _need(ok, f"{where} must be SQL text ('l.dob = r.dob') or a list of column names "
-               f"(['first_name', 'dob']), got {rule!r}")  # fmt: skip
+    _need(ok, f"{where} must be {usage}, got {rule!r}")
+    try:
+        if isinstance(rule, list):
+            return block_on(*rule)
+        if _find_equals(rule) or _QUALIFIED.search(rule):
+            return to_blocking_rule(rule)
+        cuts = [pos for pos, ch, depth in _top_level_scan(rule) if ch == "," and depth == 0]
+        parts = [rule[a + 1 : b] for a, b in zip([-1, *cuts], [*cuts, len(rule)])]
+        _need(all(p.strip() for p in parts), f"{where} must be {usage}, got {rule!r}")
+        return block_on(*parts)
+    except SettingsError as exc:
+        if str(exc).startswith(where):
+            raise
+        raise SettingsError(f"{where}: {exc}") from None
 
 
 def validate_job(spec: dict) -> dict:
@@ -76,11 +112,12 @@ def validate_job(spec: dict) -> dict:
     >>> validate_job({"input": "x.csv", "model": "m.json", "outputs": {"pairz": "p"}})
     Traceback (most recent call last):
     ...
-    gpulink.errors.SettingsError: job key 'outputs.pairz' is unknown; use one of clusters, model, pairs
+    gpulink.errors.SettingsError: job key 'outputs.pairz' is unknown (did you mean 'pairs'?); use one of clusters, model, pairs
     """
     _need(isinstance(spec, dict), f"a job is a JSON object, got {type(spec).__name__}")
     for key in spec:
-        _need(key in _KEYS, f"job key {key!r} is unknown; use one of {', '.join(sorted(_KEYS))}")
+        _need(key in _KEYS, f"job key {key!r} is unknown{_did_you_mean(str(key), sorted(_KEYS))}; "
+                            f"use one of {', '.join(sorted(_KEYS))}")  # fmt: skip
     _need("input" in spec, "job key 'input' is missing: give a parquet/CSV path or a list of them")
     inputs = spec["input"] if isinstance(spec["input"], list) else [spec["input"]]
     _need(inputs and all(isinstance(p, str) for p in inputs),
@@ -103,7 +140,8 @@ def validate_job(spec: dict) -> dict:
               f"{where} needs 'step': one of {', '.join(_STEPS)}, got {step!r}")  # fmt: skip
         allowed = _STEPS[step["step"]] | {"step"}
         for key in step:
-            _need(key in allowed, f"{where} key {key!r} is unknown for step {step['step']!r}; "
+            _need(key in allowed, f"{where} key {key!r} is unknown for step {step['step']!r}"
+                                  f"{_did_you_mean(str(key), sorted(allowed))}; "
                                   f"use {', '.join(sorted(allowed))}")  # fmt: skip
         if step["step"] == "lambda":
             _need(
@@ -111,7 +149,7 @@ def validate_job(spec: dict) -> dict:
                 f"{where}.rules must be a non-empty list",
             )
             for j, rule in enumerate(step["rules"]):
-                _check_rule(rule, f"{where}.rules[{j}]")
+                parse_rule(rule, f"{where}.rules[{j}]")
             recall = step.get("recall")
             _need(isinstance(recall, (int, float)) and 0 < recall <= 1,
                   f"{where}.recall must be a number in (0, 1], got {recall!r}")  # fmt: skip
@@ -133,14 +171,15 @@ def validate_job(spec: dict) -> dict:
             )
         else:
             _need("rule" in step, f"{where}.rule is missing: the EM blocking rule")
-            _check_rule(step["rule"], f"{where}.rule")
+            parse_rule(step["rule"], f"{where}.rule")
     outputs = spec.get("outputs")
     _need(isinstance(outputs, dict) and outputs,
           "job key 'outputs' is missing: give at least one of pairs, clusters, model")  # fmt: skip
     for key, value in outputs.items():
         _need(
             key in _OUTPUTS,
-            f"job key 'outputs.{key}' is unknown; use one of {', '.join(sorted(_OUTPUTS))}",
+            f"job key 'outputs.{key}' is unknown{_did_you_mean(str(key), sorted(_OUTPUTS))}; "
+            f"use one of {', '.join(sorted(_OUTPUTS))}",
         )
         _need(isinstance(value, str), f"job key 'outputs.{key}' must be a path, got {value!r}")
     for key in ("threshold_match_probability", "cluster_threshold_match_probability"):
@@ -173,12 +212,6 @@ def validate_job(spec: dict) -> dict:
     out.setdefault("cluster_threshold_match_probability", 0.95)
     out.setdefault("backend", "cpu")
     return out
-
-
-def _rule(rule):
-    from gpulink.blocking import block_on, to_blocking_rule
-
-    return block_on(*rule) if isinstance(rule, list) else to_blocking_rule(rule)
 
 
 @contextlib.contextmanager
@@ -242,6 +275,8 @@ def run_job(spec, *, client=None, scheduler_file=None, local_cuda=None, local=No
             raise SettingsError(f"job file {str(path)!r} does not exist") from None
         except json.JSONDecodeError as exc:
             raise SettingsError(f"job file {str(path)!r} is not valid JSON: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"cannot read job file {str(path)!r}: {exc}") from None
         base = path.resolve().parent
     spec = validate_job(spec)
 
@@ -253,6 +288,9 @@ def run_job(spec, *, client=None, scheduler_file=None, local_cuda=None, local=No
     local = local or spec.get("local")
     summary: dict = {"seconds": {}}
     outputs = {k: resolve(v) for k, v in spec["outputs"].items()}
+    # Every output is checked before the cluster starts: nothing is half-written.
+    for key, path in outputs.items():
+        check_output_path(path, what=f"outputs.{key}", directory=key == "pairs")
     inputs = spec["input"] if isinstance(spec["input"], list) else [spec["input"]]
     data = [str(resolve(p)) for p in inputs]
     data = data[0] if len(data) == 1 else data
@@ -327,7 +365,7 @@ def _train(linker, steps: list, summary: dict) -> None:
         logger.info("training step %d/%d: %s", k + 1, len(steps), kind)
         if kind == "lambda":
             linker.training.estimate_probability_two_random_records_match(
-                [_rule(r) for r in step["rules"]], recall=float(step["recall"])
+                [parse_rule(r) for r in step["rules"]], recall=float(step["recall"])
             )
         elif kind == "u":
             linker.training.estimate_u_using_random_sampling(
@@ -336,7 +374,9 @@ def _train(linker, steps: list, summary: dict) -> None:
                 num_chunks=step.get("num_chunks", 10),
             )  # fmt: skip
         else:
-            linker.training.estimate_parameters_using_expectation_maximisation(_rule(step["rule"]))
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                parse_rule(step["rule"])
+            )
         summary["seconds"][f"train_{k}_{kind}"] = time.perf_counter() - start
 
 

@@ -9,18 +9,19 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gpulink.errors import InputError
+from gpulink.io import atomic_output
 
 
 def write_parquet_atomically(table: pa.Table, path: str | os.PathLike) -> Path:
-    """Write ``table`` to ``path`` through a temporary file renamed when complete."""
-    return _write_atomically(table, path, pq.write_table)
+    """Write ``table`` to ``path`` through a temporary file renamed when complete; a path that
+    cannot be written is an InputError naming it (see :func:`gpulink.io.atomic_output`)."""
+    return _write_atomically(table, path, pq.write_table, "parquet file")
 
 
 def _write_csv(table: pa.Table, path: str) -> None:
@@ -29,18 +30,10 @@ def _write_csv(table: pa.Table, path: str) -> None:
     pcsv.write_csv(table, path, write_options=pcsv.WriteOptions(quoting_style="needed"))
 
 
-def _write_atomically(table: pa.Table, path: str | os.PathLike, write) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+def _write_atomically(table: pa.Table, path: str | os.PathLike, write, what: str) -> Path:
+    with atomic_output(path, what=what) as tmp:
         write(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def _refuse_existing(filepath: str | os.PathLike, overwrite: bool) -> None:
@@ -131,7 +124,7 @@ class LinkResult:
         As Splink's: an existing file raises ``FileExistsError`` unless ``overwrite=True``.
         """
         _refuse_existing(filepath, overwrite)
-        return _write_atomically(self._table, filepath, _write_csv)
+        return _write_atomically(self._table, filepath, _write_csv, "CSV file")
 
     def drop_table_from_database_and_remove_from_cache(self, force_non_splink_table=False):
         """Release the rows (Splink's name); using the result afterwards raises."""

@@ -21,8 +21,6 @@ import difflib
 import json
 import logging
 import math
-import os
-import tempfile
 from copy import deepcopy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -760,16 +758,10 @@ class Settings:
                 f"{path} already exists; pass overwrite=True or choose another path"
             )
         text = self.to_json(splink_compatible=splink_compatible)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        from gpulink.io import atomic_output  # InputError naming the path, not the temp file
+
+        with atomic_output(path, what="model JSON") as tmp:
+            tmp.write_text(text, encoding="utf-8")
         return json.loads(text)
 
     # -- what the engine needs -------------------------------------------------------------
