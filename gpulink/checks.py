@@ -12,6 +12,7 @@ mistake to report, not the number 1.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 
@@ -35,4 +36,22 @@ def as_python_number(value) -> int | float:
     return int(value) if is_integer(value) else float(value)
 
 
-__all__ = ["as_python_number", "is_integer", "is_number"]
+def number_argument(value, name: str) -> float:
+    """``value`` as a float, or a SettingsError naming the argument (NaN and text refused).
+
+    >>> import numpy as np
+    >>> number_argument(np.float32(0.5), "threshold_match_probability")
+    0.5
+    >>> number_argument("0.5", "threshold_match_probability")
+    Traceback (most recent call last):
+    ...
+    gpulink.errors.SettingsError: threshold_match_probability must be a number, got '0.5'
+    """
+    from gpulink.errors import SettingsError
+
+    if not is_number(value) or math.isnan(value):
+        raise SettingsError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+__all__ = ["as_python_number", "is_integer", "is_number", "number_argument"]

@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gpulink.backend import resolve_backend
+from gpulink.checks import number_argument
 from gpulink.errors import InputError, SettingsError
 from gpulink.kernels.components import connected_components_cpu
 from gpulink.results import LinkResult
@@ -89,12 +90,14 @@ def threshold_probability(
     if threshold_match_probability is not None and threshold_match_weight is not None:
         raise SettingsError("pass threshold_match_probability or threshold_match_weight, not both")
     if threshold_match_probability is not None:
-        p = float(threshold_match_probability)
+        p = number_argument(threshold_match_probability, "threshold_match_probability")
         if not 0 <= p <= 1:
             raise SettingsError(f"threshold_match_probability must be in [0, 1], got {p}")
         return p
     if threshold_match_weight is not None:
-        return weight_to_probability(float(threshold_match_weight))
+        return weight_to_probability(
+            number_argument(threshold_match_weight, "threshold_match_weight")
+        )
     return None
 
 

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from gpulink.backend import CPU
 from gpulink.blocking import build_plan, to_blocking_rules
+from gpulink.checks import number_argument
 from gpulink.errors import SettingsError
 from gpulink.kernels._targets import cpu
 from gpulink.kernels.compare import pack_columns, program_arrays, scratch_size
@@ -75,7 +76,7 @@ def threshold_to_weight(
     if threshold_match_probability is not None and threshold_match_weight is not None:
         raise SettingsError("give threshold_match_probability or threshold_match_weight, not both")
     if threshold_match_probability is not None:
-        p = float(threshold_match_probability)
+        p = number_argument(threshold_match_probability, "threshold_match_probability")
         if not 0 <= p <= 1:
             raise SettingsError(f"threshold_match_probability must be within [0, 1], got {p}")
         if p == 0:
@@ -84,7 +85,7 @@ def threshold_to_weight(
             return math.inf
         return math.log2(p / (1 - p))
     if threshold_match_weight is not None:
-        return float(threshold_match_weight)
+        return number_argument(threshold_match_weight, "threshold_match_weight")
     return -math.inf
 
 

@@ -342,3 +342,21 @@ def test_splink_5_linker_keywords(people):
         assert len(linker.inference.predict().to_pandas()) > 0
     finally:
         log.setLevel(level)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(threshold_match_probability="0.5"),
+        dict(threshold_match_probability=float("nan")),
+        dict(threshold_match_weight="x"),
+        dict(threshold_match_weight=float("nan")),
+    ],
+)
+def test_thresholds_must_be_numbers(people, kwargs):
+    linker = gl.Linker(people, settings(), backend="cpu")
+    with pytest.raises(SettingsError, match="must be a number"):
+        linker.inference.predict(**kwargs)
+    pairs = linker.inference.predict()
+    with pytest.raises(SettingsError, match="must be a number"):
+        linker.clustering.cluster_pairwise_predictions_at_threshold(pairs, **kwargs)
