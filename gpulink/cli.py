@@ -112,6 +112,18 @@ def _read_plan(path: str) -> dict:
     return plan
 
 
+def _check_rule_columns(linker, rules) -> None:
+    """InputError for a column a rule reads that the input lacks (before any work)."""
+    from gpulink.blocking import to_blocking_rule
+    from gpulink.expressions import parse
+    from gpulink.io import check_columns
+
+    for rule in rules:
+        r = to_blocking_rule(rule)
+        columns = sorted({c for e in r.expressions for c in parse(e).columns})
+        check_columns(linker._data, columns, used_by=f"the rule {r.sql!r}")
+
+
 def _cmd_train(args) -> int:
     from gpulink.jobs import parse_rule
 
@@ -132,6 +144,7 @@ def _cmd_train(args) -> int:
         raise SettingsError(f"--u-max-pairs must be >= 1, got {args.u_max_pairs:g}")
     _check_outputs((args.output, "--output model JSON"))
     linker = _linker(args, args.settings)
+    _check_rule_columns(linker, [*deterministic, *em])  # a misspelt column fails before u
     t = linker.training
     if deterministic:
         t.estimate_probability_two_random_records_match(

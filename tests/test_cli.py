@@ -262,6 +262,14 @@ def test_bad_em_rule_fails_before_any_work(files, capsys):
     assert "u for" not in err.out + err.err  # no training step ran
 
 
+def test_em_rule_on_a_missing_column_fails_before_any_work(files, capsys):
+    code, out = _train(files, "--em-rule", "dobb")
+    err = capsys.readouterr()
+    assert code == 2 and not out.exists()
+    assert "'dobb'" in err.err and "did you mean 'dob'" in err.err and "Traceback" not in err.err
+    assert "u for" not in err.out + err.err  # no training step ran
+
+
 def test_plan_rules_take_column_names(files):
     plan = files["dir"] / "plan.json"
     plan.write_text(
