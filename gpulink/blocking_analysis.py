@@ -5,8 +5,8 @@ gpulink counts them exactly with counting passes over the pair-index space that 
 so ``record_sample_proportion`` is accepted for compatibility and every count is exact
 (``is_estimate`` is always False).
 
-Inputs: ``table_or_tables`` is an encoded :class:`~gpulink.table.RecordTable`, or anything
-:func:`gpulink.io.normalise_input` accepts (a DataFrame, Arrow table, path, DuckDB relation, a
+Inputs: ``splink_dataframe_or_dataframes`` (Splink's name) is an encoded
+:class:`~gpulink.table.RecordTable`, or anything :func:`gpulink.io.normalise_input` accepts (a DataFrame, Arrow table, path, DuckDB relation, a
 table from Splink's or gpulink's ``db_api.register(df)``, or a list of them), which is then
 encoded with the rules' expressions. ``db_api`` is accepted and ignored.
 
@@ -107,7 +107,7 @@ def _link_type_join_condition(link_type: str, uid: str, sd: str | None) -> str:
 
 
 def count_comparisons_from_blocking_rules(
-    table_or_tables,
+    splink_dataframe_or_dataframes,
     *,
     blocking_rules: Any,
     link_type: str,
@@ -129,7 +129,11 @@ def count_comparisons_from_blocking_rules(
     """
     rules = to_blocking_rules(blocking_rules)
     table = _record_table(
-        table_or_tables, rules, link_type, unique_id_column_name, source_dataset_column_name
+        splink_dataframe_or_dataframes,
+        rules,
+        link_type,
+        unique_id_column_name,
+        source_dataset_column_name,
     )
     plan = build_plan(table, rules, link_type)
     marginal = count_pairs(plan, backend=backend)
@@ -157,7 +161,7 @@ def count_comparisons_from_blocking_rules(
 
 
 def cumulative_comparisons_to_be_scored_from_blocking_rules_data(
-    table_or_tables,
+    splink_dataframe_or_dataframes,
     *,
     blocking_rules: Any,
     link_type: str,
@@ -175,7 +179,7 @@ def cumulative_comparisons_to_be_scored_from_blocking_rules_data(
     >>> #     blocking_rules=[block_on("dob")], link_type="dedupe_only")
     """
     records = count_comparisons_from_blocking_rules(
-        table_or_tables,
+        splink_dataframe_or_dataframes,
         blocking_rules=blocking_rules,
         link_type=link_type,
         unique_id_column_name=unique_id_column_name,
@@ -219,7 +223,7 @@ def _block_sides(table, rule: BlockingRule, link_type: str, plan_groups: np.ndar
 
 
 def count_comparisons_from_blocking_rule(
-    table_or_tables,
+    splink_dataframe_or_dataframes,
     *,
     blocking_rule: Any,
     link_type: str,
@@ -239,7 +243,11 @@ def count_comparisons_from_blocking_rule(
     """
     rule = to_blocking_rule(blocking_rule)
     table = _record_table(
-        table_or_tables, [rule], link_type, unique_id_column_name, source_dataset_column_name
+        splink_dataframe_or_dataframes,
+        [rule],
+        link_type,
+        unique_id_column_name,
+        source_dataset_column_name,
     )
     plan = build_plan(table, [rule], link_type)
     count_l, count_r = _block_sides(table, rule, link_type, plan.groups[0])
@@ -275,7 +283,7 @@ def _key_values(table, rule: BlockingRule, groups: np.ndarray, group_index: np.n
 
 
 def n_largest_blocks(
-    table_or_tables,
+    splink_dataframe_or_dataframes,
     *,
     blocking_rule: Any,
     link_type: str,
@@ -292,7 +300,11 @@ def n_largest_blocks(
     """
     rule = to_blocking_rule(blocking_rule)
     table = _record_table(
-        table_or_tables, [rule], link_type, unique_id_column_name, source_dataset_column_name
+        splink_dataframe_or_dataframes,
+        [rule],
+        link_type,
+        unique_id_column_name,
+        source_dataset_column_name,
     )
     plan = build_plan(table, [rule], link_type)
     return _largest(table, rule, link_type, plan.groups[0], n_largest)
@@ -312,7 +324,7 @@ def _largest(table, rule, link_type, groups, n_largest) -> pd.DataFrame:
 
 
 def largest_blocks(
-    table_or_tables,
+    splink_dataframe_or_dataframes,
     *,
     blocking_rules: Any,
     link_type: str,
@@ -328,7 +340,11 @@ def largest_blocks(
     """
     rules = to_blocking_rules(blocking_rules)
     table = _record_table(
-        table_or_tables, rules, link_type, unique_id_column_name, source_dataset_column_name
+        splink_dataframe_or_dataframes,
+        rules,
+        link_type,
+        unique_id_column_name,
+        source_dataset_column_name,
     )
     plan = build_plan(table, rules, link_type)
     frames = []

@@ -729,7 +729,7 @@ def test_em_max_pairs_samples_records(historical_50k, em_start):
     )  # fmt: skip
     rule = block_on("dob")
     total = int(count_comparisons_from_blocking_rules(
-        table_or_tables=df, blocking_rules=[rule], link_type="dedupe_only",
+        splink_dataframe_or_dataframes=df, blocking_rules=[rule], link_type="dedupe_only",
         unique_id_column_name="unique_id")[0]["marginal_comparison_count"])  # fmt: skip
     start = gpulink_linker(df, s)
     start.training.estimate_u_using_random_sampling(1e6, seed=1)

@@ -206,7 +206,7 @@ def test_blocking_analysis_reads_registered_tables(fake_1000):
         )
         assert (
             count_comparisons_from_blocking_rules(
-                table_or_tables=inputs, blocking_rules=rules, link_type=link_type
+                splink_dataframe_or_dataframes=inputs, blocking_rules=rules, link_type=link_type
             )
             == expected
         )
