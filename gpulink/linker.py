@@ -33,6 +33,7 @@ from gpulink.io import check_columns, normalise_input
 from gpulink.results import LinkResult
 from gpulink.settings import Settings
 from gpulink.table import encode_records
+from gpulink.table_management import LinkerTableManagement
 from gpulink.training import LinkerTraining, ParameterEstimates
 
 logger = logging.getLogger("gpulink")
@@ -134,7 +135,7 @@ class Linker:
         self.evaluation = LinkerEvaluation(self)
         self.misc = LinkerMisc(self)
         self.blocking_analysis = LinkerBlockingAnalysis(self)
-        self.table_management = self.misc
+        self.table_management = LinkerTableManagement(self)
 
     # -- internals ----------------------------------------------------------------------------
 
