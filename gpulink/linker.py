@@ -33,6 +33,7 @@ from gpulink.io import check_columns, normalise_input
 from gpulink.results import LinkResult
 from gpulink.settings import Settings
 from gpulink.table import encode_records
+from gpulink.table_management import LinkerTableManagement
 from gpulink.training import LinkerTraining, ParameterEstimates
 
 logger = logging.getLogger("gpulink")
@@ -134,7 +135,7 @@ class Linker:
         self.evaluation = LinkerEvaluation(self)
         self.misc = LinkerMisc(self)
         self.blocking_analysis = LinkerBlockingAnalysis(self)
-        self.table_management = self.misc
+        self.table_management = LinkerTableManagement(self)
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -190,6 +191,34 @@ class LinkerInference:
 
     def __init__(self, linker: Linker):
         self._linker = linker
+
+    def deterministic_link(self) -> PredictionResult:
+        """Splink 5's deterministic linkage: every pair the prediction blocking rules admit.
+
+        No model is needed (``comparisons`` may be empty) and nothing is scored. Columns as
+        Splink's: the source dataset column (link jobs) and unique id ``_l``/``_r``, the columns
+        each comparison reads ``_l``/``_r`` with ``tf_*_l``/``_r`` after those of levels with
+        term-frequency adjustments, the columns only the rules read (with
+        ``retain_matching_columns``), ``additional_columns_to_retain``, ``match_key`` (see
+        :func:`gpulink.deterministic.output_columns`). ``metadata["is_deterministic_link"]`` is
+        True; ``linker.clustering.cluster_pairwise_predictions_at_threshold(result)`` clusters it.
+
+        >>> import gpulink as gl
+        >>> from gpulink.datasets import synthetic_people
+        >>> settings = gl.SettingsCreator(link_type="dedupe_only",
+        ...     blocking_rules_to_generate_predictions=[gl.block_on("first_name", "surname", "dob")])
+        >>> linker = gl.Linker(synthetic_people(300, seed=2), settings, backend="cpu")
+        >>> pairs = linker.inference.deterministic_link()
+        >>> pairs.columns
+        ['unique_id_l', 'unique_id_r', 'first_name_l', 'first_name_r', 'surname_l', 'surname_r',
+         'dob_l', 'dob_r', 'match_key']
+        >>> clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(pairs)
+        >>> len(clusters) == 300
+        True
+        """
+        from gpulink.deterministic import deterministic_link
+
+        return deterministic_link(self._linker)
 
     def predict(
         self,
@@ -285,7 +314,8 @@ class LinkerClustering:
     ) -> LinkResult:
         """Every record with the cluster id of its connected component (singletons too).
 
-        Pairs with match probability >= the threshold are links; ``cluster_id`` is the smallest
+        Pairs with match probability >= the threshold are links (no threshold: every pair, as
+        for ``deterministic_link()``'s pairs, which have no match probability); ``cluster_id`` is the smallest
         unique id of the cluster, as Splink's. Columns as Splink's: ``cluster_id``, then every
         input column (the first input table's order), then, for link jobs given as several
         tables, the source dataset column gpulink added.
@@ -305,12 +335,18 @@ class LinkerClustering:
         ):
             raise InputError(
                 "cluster_pairwise_predictions_at_threshold needs the result of "
-                "linker.inference.predict() from this linker (its pairs are record positions "
-                "in this linker's input); for another linker's predictions use that linker, "
+                "linker.inference.predict() or deterministic_link() from this linker (its pairs "
+                "are record positions in this linker's input); for another linker's predictions "
+                "use that linker, "
                 "or gpulink.clustering.cluster_pairwise_predictions_at_threshold on a table "
                 "of unique ids"
             )
-        probabilities = df_predict.to_arrow().column("match_probability").to_numpy()
+        pairs = df_predict.to_arrow()
+        probabilities = (
+            pairs.column("match_probability").to_numpy()
+            if "match_probability" in pairs.column_names
+            else None  # deterministic_link: a threshold is then an error, as in Splink
+        )
         result = cluster_at_threshold(
             table.unique_id,
             df_predict.left_index,

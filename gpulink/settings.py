@@ -590,9 +590,8 @@ class Settings:
         """Settings from a model JSON file path or a JSON string.
 
         >>> s = Settings.from_json('{"link_type": "dedupe_only", "comparisons": []}')
-        Traceback (most recent call last):
-        ...
-        gpulink.errors.SettingsError: the model has no comparisons; give at least one comparison
+        >>> s.link_type, s.comparisons
+        ('dedupe_only', [])
         """
         return cls.from_dict(_load_json_like(path_or_str))
 
@@ -604,8 +603,7 @@ class Settings:
             raise SettingsError(
                 f"link_type {self.link_type!r} is not known; use one of {', '.join(LINK_TYPES)}"
             )
-        if not self.comparisons:
-            raise SettingsError("the model has no comparisons; give at least one comparison")
+        # no comparisons is a valid model for deterministic_link(); scoring checks for them
         names = [c.output_column_name for c in self.comparisons]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -664,6 +662,15 @@ class Settings:
                         )
             c.tf_levels()  # raises if a TF level has no exact-match level to adjust against
         self.column_kinds()  # raises on a column needed as two kinds
+
+    def check_has_comparisons(self) -> None:
+        """Raise SettingsError unless the model has a comparison (training and scoring need
+        one; a model without is valid for deterministic linkage)."""
+        if not self.comparisons:
+            raise SettingsError(
+                "the model has no comparisons; give at least one comparison to train or score "
+                "pairs (linker.inference.deterministic_link() needs none)"
+            )
 
     # -- serialisation ---------------------------------------------------------------------
 
@@ -1040,6 +1047,7 @@ def compile_program(settings: Settings) -> ComparisonProgram:
     >>> p.level_gamma.tolist(), p.n_slots
     ([-1, 3, 2, 1, 0], 1)
     """
+    settings.check_has_comparisons()
     no_metric = {LEAF_ELSE, LEAF_NULL, LEAF_EXACT, LEAF_EXACT_AS_STRING}
     columns: list[str] = []
     col_index: dict[str, int] = {}

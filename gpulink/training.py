@@ -377,6 +377,7 @@ class LinkerTraining:
         linker = self._linker
         settings = linker.settings
         rule = to_blocking_rule(blocking_rule)
+        settings.check_has_comparisons()
         start = time.perf_counter()
         rule_columns = _raw_columns(rule.expressions)
         active = np.array(

@@ -153,7 +153,6 @@ def test_tf_without_exact_match_level_is_an_error():
     "kwargs,match",
     [
         (dict(link_type="dedupe"), "link_type 'dedupe' is not known"),
-        (dict(comparisons=[]), "no comparisons"),
         (
             dict(comparisons=[cl.ExactMatch("a"), cl.LevenshteinAtThresholds("a")]),
             "output_column_name 'a'",
