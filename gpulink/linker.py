@@ -299,6 +299,42 @@ class LinkerInference:
         result.linker_id = id(linker)
         return result
 
+    def score_pair(self, record_left, record_right, include_found_by_blocking_rules=False):
+        """Splink 5's ``score_pair``: score two records (dicts) that need not be in the input.
+
+        Output: predict's columns, all of them (matching and intermediate), ``match_key`` 0 and,
+        with ``include_found_by_blocking_rules``, whether a prediction rule pairs the records.
+        Term frequencies: a record's ``tf_<column>`` where given, else its value's frequency in
+        this linker's input (none for a value the input lacks). See :mod:`gpulink.realtime`.
+
+        >>> import gpulink as gl, gpulink.comparison_library as cl
+        >>> from gpulink.datasets import synthetic_people
+        >>> df = synthetic_people(200, seed=3)
+        >>> s = gl.SettingsCreator("dedupe_only", [cl.ExactMatch("surname"), cl.ExactMatch("dob")])
+        >>> linker = gl.Linker(df, s, backend="cpu")
+        >>> a = {"unique_id": "new", "surname": "Smith", "dob": "1990-01-02"}
+        >>> r = linker.inference.score_pair(a, {**a, "unique_id": "old", "dob": None})
+        >>> r.to_pandas()[["gamma_surname", "gamma_dob", "match_key"]].values.tolist()
+        [[1, -1, 0]]
+        """
+        from gpulink.realtime import score_pair
+
+        return score_pair(self._linker, record_left, record_right, include_found_by_blocking_rules)
+
+    def score_pairs(self, records_left, records_right, include_found_by_blocking_rules=False):
+        """Splink 5's ``score_pairs``: every (left, right) pair of two lists of records (dicts,
+        or tables), as :meth:`score_pair`, in left-major order; no blocking rule applies."""
+        from gpulink.realtime import score_records
+
+        return score_records(
+            self._linker, records_left, records_right,
+            include_found_by_blocking_rules=include_found_by_blocking_rules,
+        )  # fmt: skip
+
+    def compare_two_records(self, record_1, record_2, include_found_by_blocking_rules=False):
+        """Splink 4's name of :meth:`score_pair` (same arguments, same result)."""
+        return self.score_pair(record_1, record_2, include_found_by_blocking_rules)
+
 
 class LinkerClustering:
     """``linker.clustering``: connected components of the scored pairs."""

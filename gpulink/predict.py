@@ -240,6 +240,14 @@ class Scorer:
             self.packed.tf_base,
         )  # fmt: skip
 
+    def tf_of_pairs(self, col: int, left: np.ndarray, right: np.ndarray):
+        """Term frequencies of the left and right values of packed column ``col`` (NaN: none).
+
+        Here every value has the frequency of the record table; records scored against a
+        linker's input (:mod:`gpulink.realtime`) override it with per-record frequencies.
+        """
+        return _tf_of_pairs(self, col, left, right)
+
     def packed_column_codes(self, col: int) -> np.ndarray:
         """The int32 codes of packed column ``col``, one per record (contiguous)."""
         return np.ascontiguousarray(self.packed.codes[col])
@@ -511,7 +519,7 @@ def pairs_table(scorer: Scorer, scored: ScoredPairs) -> pa.Table:
         adj = np.zeros(len(g))
         for column in dict.fromkeys(info.column for info in infos):
             col = scorer.columns.index(column)
-            tf_l, tf_r = _tf_of_pairs(scorer, col, scored.left, scored.right)
+            tf_l, tf_r = scorer.tf_of_pairs(col, scored.left, scored.right)
             raw = parse(column).columns[0]
             cols[f"{tf_prefix}{raw}_l"] = pa.array(tf_l, from_pandas=True)
             cols[f"{tf_prefix}{raw}_r"] = pa.array(tf_r, from_pandas=True)
