@@ -1,8 +1,23 @@
-"""Shared test set-up: tests marked ``gpu`` run only where a CUDA GPU is usable."""
+"""Shared test set-up: tests marked ``gpu`` run only where a CUDA GPU is usable; the
+reference data fixture."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="module")
+def fake_1000():
+    """``../shared/data/fake_1000.csv`` as a pandas DataFrame (skips where it is absent)."""
+    pd = pytest.importorskip("pandas")
+    path = DATA / "fake_1000.csv"
+    if not path.exists():
+        pytest.skip(f"reference data {path} is absent (shared/data is not checked out)")
+    return pd.read_csv(path)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import logging
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,16 +23,6 @@ from splink import DuckDBAPI, SettingsCreator, block_on  # noqa: E402
 
 import gpulink as gl  # noqa: E402
 from gpulink.deterministic import deterministic_link  # noqa: E402
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-@pytest.fixture(scope="module")
-def fake_1000():
-    path = DATA / "fake_1000.csv"
-    if not path.exists():
-        pytest.skip(f"reference data {path} is absent (shared/data is not checked out)")
-    return pd.read_csv(path)
 
 
 def _halves(df, src: str | None):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,16 +24,6 @@ from splink import DuckDBAPI, SettingsCreator, block_on  # noqa: E402
 
 import gpulink as gl  # noqa: E402
 from gpulink.errors import InputError  # noqa: E402
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-@pytest.fixture(scope="module")
-def fake_1000():
-    path = DATA / "fake_1000.csv"
-    if not path.exists():
-        pytest.skip(f"reference data {path} is absent (shared/data is not checked out)")
-    return pd.read_csv(path)
 
 
 @pytest.fixture(scope="module")

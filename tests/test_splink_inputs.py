@@ -24,16 +24,7 @@ from gpulink.blocking_analysis import (  # noqa: E402
 )
 from gpulink.errors import InputError, SettingsError  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 README = Path(__file__).resolve().parents[1] / "README.md"
-
-
-@pytest.fixture(scope="module")
-def fake_1000():
-    path = DATA / "fake_1000.csv"
-    if not path.exists():
-        pytest.skip(f"reference data {path} is absent")
-    return pd.read_csv(path)
 
 
 def halves(df):
