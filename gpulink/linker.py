@@ -401,6 +401,25 @@ class LinkerClustering:
         p = threshold_probability(threshold_match_probability, threshold_match_weight)
         return LinkResult(out, metadata={} if p is None else {"threshold_match_probability": p})
 
+    def compute_graph_metrics(
+        self,
+        df_predict: LinkResult,
+        df_clustered: LinkResult,
+        *,
+        threshold_match_probability: float | None = None,
+    ):
+        """Splink's node, edge and cluster metrics (``.nodes``, ``.edges``, ``.clusters``).
+
+        Edges are the pairs of ``df_predict`` at or above ``threshold_match_probability``
+        (default: the clustering threshold ``df_clustered`` records); the metrics and their
+        definitions are Splink's, see :mod:`gpulink.graph_metrics`.
+        """
+        from gpulink.graph_metrics import linker_graph_metrics
+
+        return linker_graph_metrics(
+            self._linker, df_predict, df_clustered, threshold_match_probability
+        )
+
 
 class LinkerEvaluation:
     """``linker.evaluation``: accuracy against known truth."""

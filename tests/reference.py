@@ -126,3 +126,24 @@ def great_circle_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float
     ) * math.cos(rad(lng2 - lng1))
     c = max(-1.0, min(1.0, c))
     return float(np.float32(math.acos(c) * 6371))
+
+
+def bridges(n_nodes: int, edges_l, edges_r) -> list[bool]:
+    """Per edge, whether it is a bridge, from the definition: drop the edge (by position, so a
+    parallel edge stays) and search whether its two ends are still connected."""
+    edges = list(zip((int(a) for a in edges_l), (int(b) for b in edges_r)))
+    out = []
+    for drop, (a, b) in enumerate(edges):
+        adjacency: list[list[int]] = [[] for _ in range(n_nodes)]
+        for k, (x, y) in enumerate(edges):
+            if k != drop:
+                adjacency[x].append(y)
+                adjacency[y].append(x)
+        seen, todo = {a}, [a]
+        while todo:
+            for y in adjacency[todo.pop()]:
+                if y not in seen:
+                    seen.add(y)
+                    todo.append(y)
+        out.append(b not in seen)
+    return out
