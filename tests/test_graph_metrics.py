@@ -212,3 +212,12 @@ def test_threshold_is_needed_when_clusters_carry_none(both_linkers):
     gc.metadata.clear()
     with pytest.raises(TypeError, match="threshold_match_probability"):
         gk.clustering.compute_graph_metrics(gp, gc)
+
+
+def test_benchmark_script_runs(capsys):
+    import runpy
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "graph_metrics.py"
+    runpy.run_path(str(path))["main"](2000)
+    assert "compute_graph_metrics" in capsys.readouterr().out
