@@ -14,6 +14,7 @@ from gpulink.errors import (
     DeviceMemoryError,
     GpulinkError,
     InputError,
+    MissingDependency,
     SettingsError,
 )
 from gpulink.levels import ColumnExpression
@@ -30,6 +31,7 @@ __all__ = [
     "GpulinkError",
     "InputError",
     "Linker",
+    "MissingDependency",
     "Settings",
     "SettingsCreator",
     "SettingsError",

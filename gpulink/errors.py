@@ -33,10 +33,15 @@ class DeviceMemoryError(GpulinkError, MemoryError):
     """The job does not fit in the device memory budget; the message says how to make it fit."""
 
 
+class MissingDependency(GpulinkError, ImportError):
+    """An optional dependency is not installed; the message names the ``pip install`` to run."""
+
+
 __all__ = [
     "BackendUnavailable",
     "DeviceMemoryError",
     "GpulinkError",
     "InputError",
+    "MissingDependency",
     "SettingsError",
 ]

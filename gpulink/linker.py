@@ -444,6 +444,83 @@ class LinkerEvaluation:
             uid_column=uid, cluster_column=cluster_column,
         )  # fmt: skip
 
+    def accuracy_analysis_from_labels_column(
+        self,
+        labels_column_name: str,
+        *,
+        threshold_match_probability: float = 0.5,
+        match_weight_round_to_nearest: float | None = 0.1,
+        output_type: str = "threshold_selection",
+        add_metrics: list[str] = [],  # noqa: B006 - Splink's signature; never mutated
+        positives_not_captured_by_blocking_rules_scored_as_zero: bool = True,
+    ):
+        """Splink 5's truth-space table (``output_type="table"``, a LinkResult) or chart
+        (``"threshold_selection"``, ``"accuracy"``, ``"roc"``, ``"precision_recall"``: Altair)
+        against the true cluster in ``labels_column_name``; see :mod:`gpulink.accuracy`.
+
+        >>> import gpulink as gl, gpulink.comparison_library as cl
+        >>> from gpulink.datasets import synthetic_people
+        >>> df = synthetic_people(300, seed=2)
+        >>> linker = gl.Linker(df, gl.SettingsCreator(link_type="dedupe_only",
+        ...     comparisons=[cl.ExactMatch("surname"), cl.ExactMatch("dob")],
+        ...     blocking_rules_to_generate_predictions=[gl.block_on("dob")]), backend="cpu")
+        >>> t = linker.evaluation.accuracy_analysis_from_labels_column(
+        ...     "cluster", output_type="table").as_pandas_dataframe()
+        >>> int(t["total_clerical_labels"][0]) == 300 * 299 // 2
+        True
+        """
+        from gpulink.accuracy import _check_options, accuracy_analysis, labelled_pairs_from_column
+
+        _check_options(add_metrics, output_type)
+        scored_as_zero = positives_not_captured_by_blocking_rules_scored_as_zero
+        pairs = labelled_pairs_from_column(
+            self._linker, labels_column_name, score_missed_positives=not scored_as_zero
+        )
+        return accuracy_analysis(
+            pairs, threshold_match_probability=threshold_match_probability,
+            match_weight_round_to_nearest=match_weight_round_to_nearest,
+            output_type=output_type, add_metrics=add_metrics,
+            not_found_scored_as_zero=scored_as_zero,
+        )  # fmt: skip
+
+    def accuracy_analysis_from_labels_table(
+        self,
+        labels_splinkdataframe_or_table_name,
+        *,
+        threshold_match_probability: float = 0.5,
+        match_weight_round_to_nearest: float | None = 0.1,
+        output_type: str = "threshold_selection",
+        add_metrics: list[str] = [],  # noqa: B006 - Splink's signature; never mutated
+    ):
+        """As :meth:`accuracy_analysis_from_labels_column`, from a table of labelled pairs
+        (``unique_id_l``, ``unique_id_r``, link jobs ``source_dataset_l``/``_r``,
+        ``clerical_match_score``: a table, dataframe, gpulink result or file path). Pairs the
+        prediction rules would not produce count as predicted non-matches at every threshold.
+
+        >>> import pyarrow as pa
+        >>> import gpulink as gl, gpulink.comparison_library as cl
+        >>> from gpulink.datasets import synthetic_people
+        >>> df = synthetic_people(300, seed=2)
+        >>> linker = gl.Linker(df, gl.SettingsCreator(link_type="dedupe_only",
+        ...     comparisons=[cl.ExactMatch("surname"), cl.ExactMatch("dob")],
+        ...     blocking_rules_to_generate_predictions=[gl.block_on("dob")]), backend="cpu")
+        >>> pairs = linker.inference.predict().to_arrow().slice(0, 3)
+        >>> labels = pa.table({"unique_id_l": pairs["unique_id_l"],
+        ...     "unique_id_r": pairs["unique_id_r"], "clerical_match_score": [1.0, 0.0, 0.0]})
+        >>> t = linker.evaluation.accuracy_analysis_from_labels_table(labels, output_type="table")
+        >>> t.as_record_list()[0]["p"], t.as_record_list()[0]["n"]
+        (1.0, 2.0)
+        """
+        from gpulink.accuracy import _check_options, accuracy_analysis, labelled_pairs_from_table
+
+        _check_options(add_metrics, output_type)
+        pairs = labelled_pairs_from_table(self._linker, labels_splinkdataframe_or_table_name)
+        return accuracy_analysis(
+            pairs, threshold_match_probability=threshold_match_probability,
+            match_weight_round_to_nearest=match_weight_round_to_nearest,
+            output_type=output_type, add_metrics=add_metrics,
+        )  # fmt: skip
+
 
 class LinkerMisc:
     """``linker.misc``: save the model."""
