@@ -36,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gpulink.errors import InputError, MissingDependency, SettingsError
+from gpulink.errors import InputError, SettingsError
 
 __all__ = [
     "ALLOWED_METRICS",
@@ -372,15 +372,3 @@ def accuracy_analysis(
     from gpulink.accuracy_charts import accuracy_chart
 
     return accuracy_chart(table, output_type, list(add_metrics))
-
-
-def require_altair():
-    """``altair``, or a MissingDependency naming the extra to install."""
-    try:
-        import altair
-    except ImportError as exc:
-        raise MissingDependency(
-            'charts need Altair, which is not installed; pip install "gpulink[charts]" (or '
-            'use output_type="table")'
-        ) from exc
-    return altair

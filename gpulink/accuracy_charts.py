@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from gpulink.accuracy import require_altair
+from gpulink.visualisations import require_altair
 
 _LABELS = {
     "precision": "Precision",

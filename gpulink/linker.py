@@ -35,6 +35,7 @@ from gpulink.settings import Settings
 from gpulink.table import encode_records
 from gpulink.table_management import LinkerTableManagement
 from gpulink.training import LinkerTraining, ParameterEstimates
+from gpulink.visualisations import LinkerVisualisations
 
 logger = logging.getLogger("gpulink")
 
@@ -136,6 +137,7 @@ class Linker:
         self.misc = LinkerMisc(self)
         self.blocking_analysis = LinkerBlockingAnalysis(self)
         self.table_management = LinkerTableManagement(self)
+        self.visualisations = LinkerVisualisations(self)
 
     # -- internals ----------------------------------------------------------------------------
 

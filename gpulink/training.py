@@ -317,7 +317,7 @@ class LinkerTraining:
             em.u_from_counts(np.arange(-1, n)[:, None], np.concatenate([[0], cnt]), [n])[0]
             for n, cnt in zip(n_levels, counts)
         ]
-        linker._estimates.add(linker.settings, "u", u, "estimate_u_using_random_sampling")
+        linker._estimates.add(linker.settings, "u", u, "estimate u by random sampling")
         linker._history(
             "estimate_u_using_random_sampling", max_pairs=int(max_pairs), seed=seed,
             min_count_per_level=min_count_per_level, num_chunks=num_chunks,
@@ -577,7 +577,7 @@ class LinkerTraining:
         n_levels = [c.num_levels for c in settings.comparisons]
         patterns, counts = em.count_patterns(gammas, n_levels)
         m = em.m_from_label_counts(patterns, counts, n_levels)
-        linker._estimates.add(settings, "m", m, "estimate_m_from_pairwise_labels")
+        linker._estimates.add(settings, "m", m, "estimate m from pairwise labels")
         linker._history(
             "estimate_m_from_pairwise_labels", pairs=int(len(left)),
             seconds=time.perf_counter() - start,
@@ -592,9 +592,7 @@ class LinkerTraining:
         patterns, counts = _pattern_counts(linker, scorer)
         n_levels = [c.num_levels for c in linker.settings.comparisons]
         m = em.m_from_label_counts(patterns, counts, n_levels)
-        linker._estimates.add(
-            linker.settings, "m", m, f"estimate_m_from_label_column: {label_colname}"
-        )
+        linker._estimates.add(linker.settings, "m", m, "estimate m from label column")
         linker._history(
             "estimate_m_from_label_column", label_colname=label_colname,
             pairs=int(counts.sum()), seconds=time.perf_counter() - start,
