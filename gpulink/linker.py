@@ -523,6 +523,77 @@ class LinkerEvaluation:
             output_type=output_type, add_metrics=add_metrics,
         )  # fmt: skip
 
+    def prediction_errors_from_labels_column(
+        self,
+        label_colname: str,
+        include_false_positives: bool = True,
+        include_false_negatives: bool = True,
+        threshold_match_probability: float = 0.5,
+    ) -> LinkResult:
+        """Splink 5's false positives and false negatives against the true cluster in
+        ``label_colname``: the pairs the prediction rules produce and those sharing a label are
+        scored, and a positive the rules miss is a false negative; columns
+        ``clerical_match_score``, ``found_by_blocking_rules``, then predict's with the labels
+        column. See :mod:`gpulink.prediction_errors`.
+
+        >>> import gpulink as gl, gpulink.comparison_library as cl
+        >>> from gpulink.datasets import synthetic_people
+        >>> df = synthetic_people(300, seed=2)
+        >>> linker = gl.Linker(df, gl.SettingsCreator(link_type="dedupe_only",
+        ...     comparisons=[cl.ExactMatch("surname"), cl.ExactMatch("dob")],
+        ...     blocking_rules_to_generate_predictions=[gl.block_on("dob")]), backend="cpu")
+        >>> errors = linker.evaluation.prediction_errors_from_labels_column(
+        ...     "cluster", include_false_positives=False).as_pandas_dataframe()
+        >>> bool((errors["clerical_match_score"] == 1.0).all())
+        True
+        >>> list(errors.columns[:3])
+        ['clerical_match_score', 'found_by_blocking_rules', 'match_weight']
+        """
+        from gpulink.prediction_errors import prediction_errors_from_column
+
+        return prediction_errors_from_column(
+            self._linker, label_colname,
+            include_false_positives=include_false_positives,
+            include_false_negatives=include_false_negatives,
+            threshold=threshold_match_probability,
+        )  # fmt: skip
+
+    def prediction_errors_from_labels_table(
+        self,
+        labels_splinkdataframe_or_table_name,
+        include_false_positives: bool = True,
+        include_false_negatives: bool = True,
+        threshold_match_probability: float = 0.5,
+    ) -> LinkResult:
+        """Splink 5's false positives and false negatives among labelled pairs (``unique_id_l``,
+        ``unique_id_r``, link jobs ``source_dataset_l``/``_r``, ``clerical_match_score``: a
+        table, dataframe, gpulink result or file path); every labelled pair is scored, and the
+        result ends with ``clerical_match_score``, ``found_by_blocking_rules`` and
+        ``truth_status`` (``"FP"``/``"FN"``). See :mod:`gpulink.prediction_errors`.
+
+        >>> import pyarrow as pa
+        >>> import gpulink as gl, gpulink.comparison_library as cl
+        >>> from gpulink.datasets import synthetic_people
+        >>> df = synthetic_people(300, seed=2)
+        >>> linker = gl.Linker(df, gl.SettingsCreator(link_type="dedupe_only",
+        ...     comparisons=[cl.ExactMatch("surname"), cl.ExactMatch("dob")],
+        ...     blocking_rules_to_generate_predictions=[gl.block_on("dob")]), backend="cpu")
+        >>> pairs = linker.inference.predict().to_arrow().slice(0, 3)
+        >>> labels = pa.table({"unique_id_l": pairs["unique_id_l"],
+        ...     "unique_id_r": pairs["unique_id_r"], "clerical_match_score": [0.0, 0.0, 0.0]})
+        >>> errors = linker.evaluation.prediction_errors_from_labels_table(labels)
+        >>> errors.as_pandas_dataframe()["truth_status"].tolist()
+        ['FP', 'FP', 'FP']
+        """
+        from gpulink.prediction_errors import prediction_errors_from_table
+
+        return prediction_errors_from_table(
+            self._linker, labels_splinkdataframe_or_table_name,
+            include_false_positives=include_false_positives,
+            include_false_negatives=include_false_negatives,
+            threshold=threshold_match_probability,
+        )  # fmt: skip
+
 
 class LinkerMisc:
     """``linker.misc``: save the model."""
