@@ -403,6 +403,34 @@ class LinkerClustering:
         p = threshold_probability(threshold_match_probability, threshold_match_weight)
         return LinkResult(out, metadata={} if p is None else {"threshold_match_probability": p})
 
+    def cluster_using_single_best_links(
+        self,
+        df_predict: PredictionResult,
+        duplicate_free_datasets: list[str],
+        threshold_match_probability: float | None = None,
+        threshold_match_weight: float | None = None,
+        ties_method: str = "lowest_id",
+    ) -> LinkResult:
+        """Splink 5's single best links clustering: at most one record of each dataset in
+        ``duplicate_free_datasets`` per cluster; see :mod:`gpulink.single_best_links`.
+
+        Columns as :meth:`cluster_pairwise_predictions_at_threshold`'s; ``ties_method`` is
+        ``"lowest_id"`` (a tie links to the smallest id) or ``"drop"`` (tied links are dropped).
+        """
+        from gpulink.single_best_links import linker_single_best_links
+
+        start = time.perf_counter()
+        out = linker_single_best_links(
+            self._linker,
+            df_predict,
+            duplicate_free_datasets,
+            threshold_match_probability,
+            threshold_match_weight,
+            ties_method,
+        )
+        self._linker.timings["cluster"] = time.perf_counter() - start
+        return out
+
     def compute_graph_metrics(
         self,
         df_predict: LinkResult,
