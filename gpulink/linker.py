@@ -333,6 +333,21 @@ class LinkerInference:
             include_found_by_blocking_rules=include_found_by_blocking_rules,
         )  # fmt: skip
 
+    def predict_within(self, records, **kwargs):
+        """Splink 5's ``predict_within``: blocked, scored pairs within ``records`` (a table or a
+        list of tables); see :func:`gpulink.incremental.predict_within`."""
+        from gpulink.incremental import predict_within
+
+        return predict_within(self._linker, records, **kwargs)
+
+    def predict_between(self, left, right, **kwargs):
+        """Splink 5's ``predict_between``: blocked, scored pairs of one ``left`` and one
+        ``right`` record (say the input and new records); see
+        :func:`gpulink.incremental.predict_between`."""
+        from gpulink.incremental import predict_between
+
+        return predict_between(self._linker, left, right, **kwargs)
+
     def compare_two_records(self, record_1, record_2, include_found_by_blocking_rules=False):
         """Splink 4's name of :meth:`score_pair` (same arguments, same result)."""
         return self.score_pair(record_1, record_2, include_found_by_blocking_rules)
