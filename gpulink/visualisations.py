@@ -40,6 +40,25 @@ def require_altair():
     return alt
 
 
+def _level_axis(alt, field: str):
+    """A comparison's levels down the y axis, the first (highest gamma) at the top."""
+    return alt.Y(
+        f"{field}:N",
+        title=None,
+        sort=alt.EncodingSortField("comparison_vector_value", order="descending"),
+    )
+
+
+def _comparison_rows(alt):
+    """One row of panels per comparison, in the model's order."""
+    return alt.Row(
+        "comparison_name:N",
+        title=None,
+        sort=alt.EncodingSortField("comparison_sort_order"),
+        header=alt.Header(labelAngle=0, labelAlign="left"),
+    )
+
+
 def chart_records(chart) -> list[dict[str, Any]]:
     """The records a chart from this module plots (its one inline data set)."""
     spec = chart.to_dict()
@@ -396,17 +415,8 @@ def match_weights_chart(settings):
         .mark_bar()
         .encode(
             x=x,
-            y=alt.Y(
-                "label_for_charts:N",
-                title=None,
-                sort=alt.EncodingSortField("comparison_vector_value", order="descending"),
-            ),
-            row=alt.Row(
-                "comparison_name:N",
-                title=None,
-                sort=alt.EncodingSortField("comparison_sort_order"),
-                header=alt.Header(labelAngle=0, labelAlign="left"),
-            ),
+            y=_level_axis(alt, "label_for_charts"),
+            row=_comparison_rows(alt),
             color=_weight_colour(alt, dom),
             tooltip=tooltip,
         )
@@ -428,17 +438,8 @@ def m_u_parameters_chart(settings):
         if r["comparison_vector_value"] != -1
         and r["comparison_name"] != "probability_two_random_records_match"
     ]
-    y = alt.Y(
-        "label_for_charts:N",
-        title=None,
-        sort=alt.EncodingSortField("comparison_vector_value", order="descending"),
-    )
-    row = alt.Row(
-        "comparison_name:N",
-        title=None,
-        sort=alt.EncodingSortField("comparison_sort_order"),
-        header=alt.Header(labelAngle=0, labelAlign="left"),
-    )
+    y = _level_axis(alt, "label_for_charts")
+    row = _comparison_rows(alt)
 
     def panel(field: str, title: str, colour: str):
         return (
@@ -480,17 +481,8 @@ def parameter_estimate_comparisons_chart(settings, estimates, *, include_m=True,
                 "estimated_probability_as_log_odds:Q",
                 title="Estimated probability as log odds (log2(p / (1 - p)))",
             ),
-            y=alt.Y(
-                "comparison_level_label:N",
-                title=None,
-                sort=alt.EncodingSortField("comparison_vector_value", order="descending"),
-            ),
-            row=alt.Row(
-                "comparison_name:N",
-                title=None,
-                sort=alt.EncodingSortField("comparison_sort_order"),
-                header=alt.Header(labelAngle=0, labelAlign="left"),
-            ),
+            y=_level_axis(alt, "comparison_level_label"),
+            row=_comparison_rows(alt),
             color=alt.Color("estimate_description:N", title="Estimate"),
             shape=alt.Shape("m_or_u:N", title="m or u"),
             tooltip=[
