@@ -36,6 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from gpulink.blocking import block_on, prediction_rules
 from gpulink.errors import InputError, SettingsError
 
 __all__ = [
@@ -188,18 +189,6 @@ class LabelledPairs:
         self.total_labels = total
 
 
-def _rules(linker):
-    from gpulink.blocking import to_blocking_rules
-
-    rules = to_blocking_rules(linker.settings.blocking_rules)
-    if not rules:
-        raise SettingsError(
-            "the model has no blocking_rules_to_generate_predictions; add at least one, "
-            "e.g. block_on('surname')"
-        )
-    return rules
-
-
 def _label_codes(linker, label_column: str) -> np.ndarray:
     if label_column not in linker._data.column_names:
         raise InputError(
@@ -239,9 +228,8 @@ def labelled_pairs_from_column(
 ) -> LabelledPairs:
     """The blocked pairs, labelled by ``label_column``; positives the rules miss are counted (or,
     with ``score_missed_positives``, blocked on the label and scored, Splink's extra rule)."""
-    from gpulink.blocking import block_on
 
-    rules = _rules(linker)
+    rules = prediction_rules(linker.settings)
     codes = _label_codes(linker, label_column)
     all_rules = rules + [block_on(label_column)] if score_missed_positives else rules
     scorer = linker._scorer(all_rules)
@@ -310,7 +298,7 @@ def score_record_pairs(linker, left: np.ndarray, right: np.ndarray):
     from gpulink.predict import ScoredPairs, pairs_table
     from gpulink.realtime import _found_by_rules, _with_weights
 
-    rules = _rules(linker)
+    rules = prediction_rules(linker.settings)
     s = copy.copy(linker.settings)
     s.retain_matching_columns = True
     s.retain_intermediate_calculation_columns = True

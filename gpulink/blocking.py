@@ -443,6 +443,25 @@ def to_blocking_rules(rules: Any) -> list[BlockingRule]:
     return [to_blocking_rule(r) for r in rules]
 
 
+def prediction_rules(settings) -> list[BlockingRule]:
+    """The model's ``blocking_rules_to_generate_predictions``; a SettingsError when it has none
+    (every step that scores the model's pairs needs at least one).
+
+    >>> import gpulink as gl, gpulink.comparison_library as cl
+    >>> s = gl.SettingsCreator("dedupe_only", [cl.ExactMatch("city")],
+    ...     blocking_rules_to_generate_predictions=[gl.block_on("dob")]).get_settings()
+    >>> [r.sql for r in prediction_rules(s)]
+    ['l."dob" = r."dob"']
+    """
+    rules = to_blocking_rules(settings.blocking_rules)
+    if not rules:
+        raise SettingsError(
+            "the model has no blocking_rules_to_generate_predictions; add at least one, "
+            "e.g. block_on('surname', 'dob')"
+        )
+    return rules
+
+
 # --------------------------------------------------------------------------------------------
 # The blocking plan
 # --------------------------------------------------------------------------------------------

@@ -26,8 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gpulink.blocking import build_plan, to_blocking_rules
-from gpulink.errors import SettingsError
+from gpulink.blocking import build_plan, prediction_rules
 from gpulink.expressions import parse
 from gpulink.levels import iter_leaves
 from gpulink.settings import Settings
@@ -128,12 +127,7 @@ def deterministic_link(linker: Linker, *, chunk_pairs: int = 1 << 22) -> Predict
     from gpulink.linker import PredictionResult, progress_bar
 
     settings = linker.settings
-    rules = to_blocking_rules(settings.blocking_rules)
-    if not rules:
-        raise SettingsError(
-            "the model has no blocking_rules_to_generate_predictions; deterministic_link "
-            "returns the pairs they admit: add at least one, e.g. block_on('surname', 'dob')"
-        )
+    rules = prediction_rules(settings)  # deterministic_link returns the pairs they admit
     start = time.perf_counter()
     table = linker._record_table()
     table.ensure_columns({expr: None for rule in rules for expr in rule.expressions})

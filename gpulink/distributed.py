@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gpulink.blocking import BlockingPlan, to_blocking_rules
+from gpulink.blocking import BlockingPlan, prediction_rules, to_blocking_rules
 from gpulink.errors import InputError, SettingsError
 from gpulink.predict import (
     DEFAULT_CHUNK_PAIRS,
@@ -365,16 +365,6 @@ def _cat_edges(pieces):
     return tuple(np.concatenate([p[k] for p in pieces]) for k in range(3))
 
 
-def _prediction_rules(linker):
-    rules = to_blocking_rules(linker.settings.blocking_rules)
-    if not rules:
-        raise SettingsError(
-            "the model has no blocking_rules_to_generate_predictions; add at least one, "
-            "e.g. block_on('surname')"
-        )
-    return rules
-
-
 def _fingerprint(scorer: Scorer, plan: BlockingPlan, threshold: float, keep_gammas: bool) -> str:
     """A digest of what determines the output: model, data codes, plan, threshold."""
     h = hashlib.sha256()
@@ -470,7 +460,7 @@ def predict_distributed(
     threshold = threshold_to_weight(threshold_match_probability, threshold_match_weight)
     keep_gammas = keeps_gammas(settings)
     start = time.perf_counter()
-    scorer = linker._scorer(_prediction_rules(linker))
+    scorer = linker._scorer(prediction_rules(linker.settings))
     plan = scorer.plan()
     n_threads = _cluster_threads(client)
     out = Path(output_dir) if output_dir is not None else None
@@ -579,7 +569,9 @@ def pattern_counts_distributed(linker, client, blocking_rules=None, *, n_parts: 
     >>> patterns, counts = pattern_counts_distributed(linker, client, gl.block_on("dob"))  # doctest: +SKIP
     """
     rules = (
-        _prediction_rules(linker) if blocking_rules is None else to_blocking_rules(blocking_rules)
+        prediction_rules(linker.settings)
+        if blocking_rules is None
+        else to_blocking_rules(blocking_rules)
     )
     return pattern_counts_for_scorer(linker._scorer(rules), client, n_parts=n_parts)
 

@@ -47,7 +47,7 @@ from gpulink.errors import InputError, SettingsError
 from gpulink.expressions import parse
 from gpulink.io import to_arrow
 from gpulink.predict import ScoredPairs, pairs_table, threshold_to_weight
-from gpulink.realtime import RecordScorer, _RecordPairScorer, _threads_for
+from gpulink.realtime import RecordScorer, _RecordPairScorer, _threads_for, weights_from_columns
 from gpulink.results import LinkResult
 from gpulink.table import orientation_order
 
@@ -196,7 +196,7 @@ def _predict(linker, settings, rules, left: pa.Table, right: pa.Table | None, th
             r_sd = pc.take(sd, pa.array(scored.right.astype(np.int64)))
             keep = np.asarray(pc.fill_null(pc.not_equal(l_sd, r_sd), False))
             scored = _take(scored, keep)
-        weight = _weights(pairs_table(scorer, scored), full)
+        weight = weights_from_columns(pairs_table(scorer, scored), full)
         scored.match_weight = weight
         scored = _take(scored, weight >= threshold)
         out_scorer = copy.copy(scorer)
@@ -220,16 +220,3 @@ def _take(scored: ScoredPairs, keep: np.ndarray) -> ScoredPairs:
         match_key=scored.match_key[keep],
         gammas=None if scored.gammas is None else scored.gammas[keep],
     )  # fmt: skip
-
-
-def _weights(out: pa.Table, settings) -> np.ndarray:
-    """prior + Σ mw_ + Σ mw_tf_adj_ from the columns (per-record term frequencies included)."""
-    weight = np.full(out.num_rows, settings.log2_prior_odds)
-    mw = settings.match_weight_column_prefix
-    tf_adj = f"{mw}{settings.term_frequency_adjustment_column_prefix}adj_"
-    for comparison in settings.comparisons:
-        name = comparison.output_column_name
-        for col in (f"{mw}{name}", f"{tf_adj}{name}"):
-            if col in out.column_names:
-                weight = weight + out.column(col).to_numpy()
-    return weight

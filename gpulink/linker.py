@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from gpulink.backend import resolve_backend
-from gpulink.blocking import to_blocking_rules
+from gpulink.blocking import prediction_rules, to_blocking_rules
 from gpulink.checks import is_integer
 from gpulink.errors import InputError, SettingsError
 from gpulink.expressions import parse
@@ -263,12 +263,7 @@ class LinkerInference:
             result.linker_id = id(linker)
             return result
         settings = linker.settings
-        rules = to_blocking_rules(settings.blocking_rules)
-        if not rules:
-            raise SettingsError(
-                "the model has no blocking_rules_to_generate_predictions; add at least one, "
-                "e.g. block_on('surname')"
-            )
+        rules = prediction_rules(settings)
         threshold = threshold_to_weight(threshold_match_probability, threshold_match_weight)
         start = time.perf_counter()
         scorer = linker._scorer(rules)

@@ -30,6 +30,7 @@ import math
 import numpy as np
 import pyarrow as pa
 
+from gpulink.blocking import prediction_rules
 from gpulink.errors import SettingsError
 
 __all__ = ["prediction_errors_from_column", "prediction_errors_from_table", "status"]
@@ -73,13 +74,13 @@ def prediction_errors_from_column(
     threshold: float = 0.5,
 ):
     """Splink's ``prediction_errors_from_labels_column`` as a LinkResult (see the module)."""
-    from gpulink.accuracy import _label_codes, _rules
+    from gpulink.accuracy import _label_codes
     from gpulink.blocking import block_on
     from gpulink.predict import keeps_gammas, match_probability, pairs_table
     from gpulink.results import LinkResult
 
     _check_include(include_false_positives, include_false_negatives)
-    rules = _rules(linker)
+    rules = prediction_rules(linker.settings)
     codes = _label_codes(linker, label_column)
     s = copy.copy(linker.settings)
     if label_column not in s.additional_columns_to_retain:
@@ -112,7 +113,7 @@ def prediction_errors_from_table(
     threshold: float = 0.5,
 ):
     """Splink's ``prediction_errors_from_labels_table`` as a LinkResult (see the module)."""
-    from gpulink.accuracy import _rules, labelled_pairs_from_table
+    from gpulink.accuracy import labelled_pairs_from_table
     from gpulink.predict import ScoredPairs, keeps_gammas, match_probability, pairs_table
     from gpulink.results import LinkResult
 
@@ -126,7 +127,7 @@ def prediction_errors_from_table(
         keep |= which == "FN"
     left, right = pairs.left[keep], pairs.right[keep]
     s = linker.settings
-    scorer = linker._scorer(_rules(linker))
+    scorer = linker._scorer(prediction_rules(linker.settings))
     scored = ScoredPairs(
         left=left, right=right, match_weight=pairs.match_weight[keep],
         match_key=np.zeros(len(left), np.int32),

@@ -354,9 +354,9 @@ def _float_column(t: pa.Table, name: str) -> np.ndarray:
         raise InputError(f"term frequency column {name!r} must hold numbers ({exc})") from None
 
 
-def _with_weights(out: pa.Table, settings) -> pa.Table:
-    """match_weight = prior + Σ mw_ + Σ mw_tf_adj_ (the columns' own values, so that the weight
-    always adds up to them), match_probability from it, and Splink's integer match_key."""
+def weights_from_columns(out: pa.Table, settings) -> np.ndarray:
+    """prior + Σ mw_ + Σ mw_tf_adj_ of a pairs table with intermediate columns: the weight
+    adds up to the columns' own values (per-record term frequencies included)."""
     weight = np.full(out.num_rows, settings.log2_prior_odds)
     mw = settings.match_weight_column_prefix
     tf_adj = f"{mw}{settings.term_frequency_adjustment_column_prefix}adj_"
@@ -365,6 +365,13 @@ def _with_weights(out: pa.Table, settings) -> pa.Table:
         for col in (f"{mw}{name}", f"{tf_adj}{name}"):
             if col in out.column_names:
                 weight = weight + out.column(col).to_numpy()
+    return weight
+
+
+def _with_weights(out: pa.Table, settings) -> pa.Table:
+    """match_weight (:func:`weights_from_columns`), match_probability from it, and Splink's
+    integer match_key."""
+    weight = weights_from_columns(out, settings)
     out = out.set_column(0, "match_weight", pa.array(weight))
     out = out.set_column(1, "match_probability", pa.array(match_probability(weight)))
     key = out.column_names.index("match_key")
