@@ -1,19 +1,25 @@
-"""Seconds for linker.clustering.compute_graph_metrics on synthetic people (CPU).
+"""Seconds for linker.clustering.compute_graph_metrics on synthetic people (CPU); the result is
+recorded as ``benchmarks/results/graph_metrics-<n>-<time>.json``.
 
 PYTHONPATH=. python benchmarks/graph_metrics.py [n_records]
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import sys
 import time
+from pathlib import Path
 
 import gpulink as gl
 import gpulink.comparison_library as cl
 from gpulink.datasets import synthetic_people
 
+RESULTS = Path(__file__).resolve().parent / "results"
 
-def main(n: int = 1_000_000) -> None:
+
+def main(n: int = 1_000_000, out: Path = RESULTS) -> Path:
     df = synthetic_people(n, seed=42)
     settings = gl.SettingsCreator(
         link_type="dedupe_only",
@@ -42,6 +48,25 @@ def main(n: int = 1_000_000) -> None:
         f"({bridges:,} bridges), {len(g.clusters):,} clusters: compute_graph_metrics "
         f"{seconds:.2f} s"
     )
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from comparators import machine_info, versions
+
+    result = {
+        "benchmark": "graph_metrics",
+        "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "versions": versions(),
+        "sizes": {
+            "records": n, "pairs": len(pairs), "edges": len(g.edges), "bridges": bridges,
+            "clusters": len(g.clusters),
+        },
+        "compute_graph_metrics_s": seconds,
+    }  # fmt: skip
+    stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"graph_metrics-{n}-{stamp}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ import datetime as dt
 import json
 import logging
 import math
-import platform
 import sys
 import time
 from pathlib import Path
@@ -68,10 +67,16 @@ def main(argv=None) -> int:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--splink-calls", type=int, default=100, help="0: skip Splink")
     parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--out", type=Path, default=None, help="folder for the JSON result")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "benchmarks" / "results",
+        help="folder for the JSON result",
+    )
     args = parser.parse_args(argv)
 
     import pandas as pd
+    from comparators import machine_info, versions
 
     import gpulink as gl
 
@@ -88,7 +93,8 @@ def main(argv=None) -> int:
     result = {
         "benchmark": "realtime",
         "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": platform.platform(),
+        "machine": machine_info(),
+        "versions": versions(),
         "records": len(df),
         "gpulink_calls": args.calls,
         "gpulink_calls_per_second": calls_per_second(

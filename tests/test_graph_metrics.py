@@ -214,10 +214,12 @@ def test_threshold_is_needed_when_clusters_carry_none(both_linkers):
         gk.clustering.compute_graph_metrics(gp, gc)
 
 
-def test_benchmark_script_runs(capsys):
+def test_benchmark_script_runs(capsys, tmp_path):
+    import json
     import runpy
     from pathlib import Path
 
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "graph_metrics.py"
-    runpy.run_path(str(path))["main"](2000)
+    written = runpy.run_path(str(path))["main"](2000, out=tmp_path)
     assert "compute_graph_metrics" in capsys.readouterr().out
+    assert json.loads(written.read_text())["sizes"]["records"] == 2000
