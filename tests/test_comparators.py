@@ -597,11 +597,16 @@ def test_list_fast_path_equals_arrow_path():
         gc.encode(["ok", "\ud800"], arg="a", func="jaro")
 
 
-def test_jaro_pattern_table_path_equals_window_path(all_pairs, bodies):
-    """On the CPU, wide Jaro windows read a per-pattern table in scratch when scratch has room
-    for it, and compare characters when it has not: both give rapidfuzz's value to the bit."""
+def test_pattern_table_path_equals_scan_path(all_pairs, bodies):
+    """On the CPU, Jaro (wide windows) and Levenshtein read a per-pattern table of match masks
+    in scratch when scratch has room for it, and compare characters when it has not: both give
+    rapidfuzz's value to the bit, whatever the scratch held before (here -7 everywhere), and
+    whether or not the pattern has a code point beyond the table's 256."""
     pairs = all_pairs["ascii"] + all_pairs["unicode"] + all_pairs["long"] + all_pairs["names"]
-    jw = bodies["jaro_winkler"]
+    pairs += [("café crème", "crème café"), ("zoëāb", "zoāëb"), ("ÿÿab" * 5, "ÿab" * 6)]
+    # U+0161 and U+0261 share their low byte with "a": beyond the table they match nothing
+    pairs += [("abcdefgh", "\u0161bcdefgh"), ("xyzabcab", "xyz\u0261bc\u0161b")]
+    jw, lev = bodies["jaro_winkler"], bodies["levenshtein"]
     for x, y in pairs:
         ax, ay = _cp(x), _cp(y)
         need = ks.scratch_ints_needed(max(len(x), len(y)))
@@ -610,4 +615,10 @@ def test_jaro_pattern_table_path_equals_window_path(all_pairs, bodies):
         with_table = jw(ax, 0, len(ax), ay, 0, len(ay), large)
         assert (
             with_table == jw(ax, 0, len(ax), ay, 0, len(ay), small) == JaroWinkler.similarity(x, y)
+        ), (x, y)
+        with_table = lev(ax, 0, len(ax), ay, 0, len(ay), -1, large)
+        assert (
+            with_table
+            == lev(ax, 0, len(ax), ay, 0, len(ay), -1, small)
+            == Levenshtein.distance(x, y)
         ), (x, y)

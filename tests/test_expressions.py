@@ -139,6 +139,10 @@ OTHER = [
     "regexp_extract(x, '.')",
     "regexp_extract(x, '(?i)ab')",
     "regex_extract(x, 'l+')",
+    "regexp_extract(x, 'z*')",  # an empty match
+    "regexp_extract(x, 'o$|@.')",  # top-level alternation
+    "regexp_extract(x, '(?:l|ö)+')",  # a non-capturing group
+    "regexp_extract(x, '[^ ]+$')",
     "upper(x)",
     "trim(x)",
     "ltrim(x)",

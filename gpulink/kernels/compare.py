@@ -187,20 +187,29 @@ def pack_columns(table, expressions: list[str]) -> PackedColumns:
         tf_parts.append(np.asarray(col.tf, dtype=np.float64))
         n_tf += len(tf_parts[-1])
 
-    def cat(parts, dtype):
-        return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(1, dtype)
+    def cat(parts, dtype, pad=0):
+        """The parts end to end then ``pad`` zeros, in one allocation (the buffers are big)."""
+        if not parts:
+            return np.zeros(1, dtype)
+        out = np.empty(sum(len(part) for part in parts) + pad, dtype)
+        at = 0
+        for part in parts:
+            out[at : at + len(part)] = part
+            at += len(part)
+        out[at:] = 0
+        return out
 
     return PackedColumns(
         codes=codes,
-        chars=np.concatenate([cat(chars_parts, np.uint32), np.zeros(1, np.uint32)]),
+        chars=cat(chars_parts, np.uint32, pad=1),
         str_offsets=cat(str_off_parts, np.int64),
         str_base=str_base,
-        values=np.concatenate([cat(val_parts, np.float64), np.zeros(1)]),
+        values=cat(val_parts, np.float64, pad=1),
         val_base=val_base,
-        elements=np.concatenate([cat(elem_parts, np.int32), np.zeros(1, np.int32)]),
+        elements=cat(elem_parts, np.int32, pad=1),
         arr_offsets=cat(arr_off_parts, np.int64),
         arr_base=arr_base,
-        tf=np.concatenate([cat(tf_parts, np.float64), np.zeros(1)]),
+        tf=cat(tf_parts, np.float64, pad=1),
         tf_base=tf_base,
         max_string_length=max_len,
     )

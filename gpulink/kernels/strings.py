@@ -11,9 +11,11 @@ range ``chars[start:end]``. Every comparator has the signature ::
 
 where ``a`` and ``b`` may be the same buffer, and ``scratch`` is a 1-D ``int32`` array owned by
 the calling thread, at least :func:`scratch_ints_needed` ``(max_len)`` long for strings of up to
-``max_len`` code points. Scratch is only touched by the long-string paths; the fast paths (Jaro
-and Levenshtein when the shorter string has at most 64 code points, Jaccard when both have at
-most 64) work in registers, with ``uint64`` bit masks.
+``max_len`` code points. The fast paths (Jaro and Levenshtein when the shorter string has at
+most 64 code points, Jaccard when both have at most 64) work in registers, with ``uint64`` bit
+masks; on the CPU, Jaro and Levenshtein also keep a table of the pattern's match masks in the
+first :data:`PATTERN_TABLE_INTS` ints of scratch when it has that many (CPU launchers give it
+:func:`cpu_scratch_ints`). The long-string paths use scratch as DP rows or match flags.
 
 Semantics (the oracles the tests compare against, pair by pair):
 
@@ -54,11 +56,17 @@ WORD = 64
 #: choose, at compile time, the form that suits the target.
 ON_GPU = False
 
-#: Scratch ints of the CPU's Jaro pattern table: a 64-bit match mask per ASCII code point.
-PATTERN_TABLE_INTS = 256
+#: Code points the CPU's Jaro pattern table covers (a pattern with others scans its windows).
+TABLE_CODE_POINTS = 256
+
+#: Scratch ints of the CPU's Jaro pattern table: a 64-bit match mask per code point below 256.
+PATTERN_TABLE_INTS = 2 * TABLE_CODE_POINTS
 
 #: Jaro match windows at least this wide use the pattern table (on the CPU).
-TABLE_MIN_WINDOW = 9
+TABLE_MIN_WINDOW = 5
+
+#: Levenshtein patterns (after trimming common affixes) at least this long use the table.
+TABLE_MIN_PATTERN = 4
 
 
 def scratch_ints_needed(max_len: int) -> int:
@@ -150,58 +158,52 @@ def _window_matches(p, p0, lp, c, j, bound):
 
 @kernel_body
 def _build_pattern_table(p, p0, lp, scratch):
-    """Write the match mask of every ASCII code point of ``p[p0:p0+lp]`` into ``scratch``
-    (two int32 words per code point) and return the set of those code points (two uint64).
+    """Clear the first :data:`PATTERN_TABLE_INTS` entries of ``scratch`` and write there the
+    64-bit match mask of every code point below 256 of ``p[p0:p0+lp]`` (``lp <= 64``): bit ``i``
+    of entry ``c`` (int32 words ``2c`` and ``2c + 1``) is set when ``p[p0 + i] == c``.
 
-    Only the entries of the returned set are written: :func:`_pattern_mask` reads no other,
-    so the table needs no clearing before or after.
+    Returns False, and the table must not be used, when ``p`` holds a code point of 256 or more.
+    Clearing the whole table (a 2 KiB memset) costs less than tracking which entries are live.
     """
-    lo = U0
-    hi = U0
+    for k in range(PATTERN_TABLE_INTS):
+        scratch[k] = 0
     for i in range(lp):
         c = p[p0 + i]
-        if c < 128:
-            scratch[2 * c] = 0
-            scratch[2 * c + 1] = 0
-            if c < 64:
-                lo |= U1 << np.uint64(c)
-            else:
-                hi |= U1 << np.uint64(c - 64)
-    for i in range(lp):
-        c = p[p0 + i]
-        if c < 128:
-            if i < 32:
-                scratch[2 * c] |= np.int32(np.uint32(1) << np.uint32(i))
-            else:
-                scratch[2 * c + 1] |= np.int32(np.uint32(1) << np.uint32(i - 32))
-    return lo, hi
+        if c >= TABLE_CODE_POINTS:
+            return False
+        if i < 32:
+            scratch[2 * c] |= np.int32(np.uint32(1) << np.uint32(i))
+        else:
+            scratch[2 * c + 1] |= np.int32(np.uint32(1) << np.uint32(i - 32))
+    return True
 
 
 @kernel_body
-def _pattern_mask(p, p0, lp, c, j, bound, scratch, set_lo, set_hi):
-    """:func:`_window_matches` through the table of :func:`_build_pattern_table`."""
-    if c >= 128:
-        return _window_matches(p, p0, lp, c, j, bound)
-    if c < 64:
-        present = (set_lo >> np.uint64(c)) & U1
-    else:
-        present = (set_hi >> np.uint64(c - 64)) & U1
-    if present == U0:
+def _pattern_row(c, scratch):
+    """Where ``c`` occurs in the pattern of :func:`_build_pattern_table`, as a uint64 mask."""
+    if c >= TABLE_CODE_POINTS:
         return U0
-    x = np.uint64(np.uint32(scratch[2 * c])) | (
+    return np.uint64(np.uint32(scratch[2 * c])) | (
         np.uint64(np.uint32(scratch[2 * c + 1])) << np.uint64(32)
     )
-    lo = j - bound
-    if lo < 0:
-        lo = 0
-    hi = j + bound + 1
-    if hi > lp:
-        hi = lp
-    if hi <= lo:
-        return U0
-    width = hi - lo
-    window = ALL_ONES if width >= WORD else (U1 << np.uint64(width)) - U1
-    return x & (window << np.uint64(lo))
+
+
+@kernel_body
+def _first_window(bound):
+    """The match window of text position 0, ``[0, bound]``, as a uint64 mask (see
+    :func:`_next_window`)."""
+    if bound + 1 >= WORD:
+        return ALL_ONES
+    return (U1 << np.uint64(bound + 1)) - U1
+
+
+@kernel_body
+def _next_window(window, j, bound):
+    """The window of position ``j + 1`` from that of ``j``: positions ``[j - bound, j + bound]``
+    clipped to ``[0, 63]`` slide up by one; the lower edge stays at 0 while ``j < bound``."""
+    if j < bound:
+        return (window << U1) | U1
+    return window << U1
 
 
 @kernel_body
@@ -212,16 +214,16 @@ def _jaro_match_short(p, p0, lp, t, t0, lt, bound, scratch):
     position ``i`` with ``|i - j| <= bound`` holding the same character (the lowest set bit of
     its window match mask, minus the matched positions). Matched pattern positions live in one
     uint64; matched text positions too when ``lt <= 64``, else the greedy pass is replayed to
-    visit them in order. The window masks come from comparing the window's characters (GPU,
-    narrow windows) or, on the CPU for wide windows, from a per-pattern table in ``scratch``
-    (when it has :data:`PATTERN_TABLE_INTS` entries). Returns ``(m, transpositions)``.
+    visit them in order. On the CPU the window masks come from a per-pattern table in
+    ``scratch`` (when it has :data:`PATTERN_TABLE_INTS` entries and the window is wide), ANDed
+    with a sliding window mask; otherwise (GPU, narrow windows) from comparing the window's
+    characters. Returns ``(m, transpositions)``.
     """
     table = (not ON_GPU) and 2 * bound + 1 >= TABLE_MIN_WINDOW
     table = table and scratch.shape[0] >= PATTERN_TABLE_INTS
-    set_lo = U0
-    set_hi = U0
     if table:
-        set_lo, set_hi = _build_pattern_table(p, p0, lp, scratch)
+        table = _build_pattern_table(p, p0, lp, scratch)
+    window = _first_window(bound)
     p_flag = U0
     t_flag = U0
     j_end = lp + bound
@@ -231,7 +233,8 @@ def _jaro_match_short(p, p0, lp, t, t0, lt, bound, scratch):
         for j in range(j_end):
             c = t[t0 + j]
             if table:
-                x = _pattern_mask(p, p0, lp, c, j, bound, scratch, set_lo, set_hi)
+                x = _pattern_row(c, scratch) & window
+                window = _next_window(window, j, bound)
             else:
                 x = _window_matches(p, p0, lp, c, j, bound)
             low = _lowest_bit(x & ~p_flag)
@@ -250,7 +253,8 @@ def _jaro_match_short(p, p0, lp, t, t0, lt, bound, scratch):
     for j in range(j_end):
         c = t[t0 + j]
         if table:
-            x = _pattern_mask(p, p0, lp, c, j, bound, scratch, set_lo, set_hi)
+            x = _pattern_row(c, scratch) & window
+            window = _next_window(window, j, bound)
         else:
             x = _window_matches(p, p0, lp, c, j, bound)
         p_flag |= _lowest_bit(x & ~p_flag)
@@ -261,10 +265,12 @@ def _jaro_match_short(p, p0, lp, t, t0, lt, bound, scratch):
     trans = 0
     q_flag = U0
     rest = p_flag
+    window = _first_window(bound)
     for j in range(j_end):
         c = t[t0 + j]
         if table:
-            x = _pattern_mask(p, p0, lp, c, j, bound, scratch, set_lo, set_hi)
+            x = _pattern_row(c, scratch) & window
+            window = _next_window(window, j, bound)
         else:
             x = _window_matches(p, p0, lp, c, j, bound)
         low = _lowest_bit(x & ~q_flag)
@@ -392,23 +398,31 @@ def winkler_boost(sim, a, a0, la, b, b0, lb):
 
 
 @kernel_body
-def _levenshtein_bitparallel(p, p0, lp, t, t0, lt, max_dist):
+def _levenshtein_bitparallel(p, p0, lp, t, t0, lt, max_dist, scratch):
     """Myers/Hyyrö bit-parallel Levenshtein distance, pattern ``lp`` in 1..64, text any length.
 
     Column ``j`` of the DP matrix is held as vertical delta masks ``VP``/``VN``; the pattern
-    match mask of ``t[j]`` is built on the fly from the code points. Stops with ``max_dist + 1``
-    once the distance cannot come back under ``max_dist`` (it falls by at most one per
-    remaining text character).
+    match mask of ``t[j]`` comes from the pattern table in ``scratch`` (CPU, patterns of at
+    least :data:`TABLE_MIN_PATTERN` code points, as in Jaro) or is built from the code points.
+    Stops with ``max_dist + 1`` once the distance cannot come back under ``max_dist`` (it falls
+    by at most one per remaining text character).
     """
+    table = (not ON_GPU) and lp >= TABLE_MIN_PATTERN
+    table = table and scratch.shape[0] >= PATTERN_TABLE_INTS
+    if table:
+        table = _build_pattern_table(p, p0, lp, scratch)
     vp = ALL_ONES >> np.uint64(WORD - lp)
     vn = U0
     last = _bit(lp - 1)
     dist = lp
     for j in range(lt):
         c = t[t0 + j]
-        x = U0
-        for i in range(lp):
-            x |= np.uint64(p[p0 + i] == c) << np.uint64(i)
+        if table:
+            x = _pattern_row(c, scratch)
+        else:
+            x = U0
+            for i in range(lp):
+                x |= np.uint64(p[p0 + i] == c) << np.uint64(i)
         d0 = (((x & vp) + vp) ^ vp) | x | vn
         hp = vn | ~(d0 | vp)
         hn = d0 & vp
@@ -493,7 +507,7 @@ def _levenshtein_ordered(p, p0, lp, t, t0, lt, max_dist, scratch):
         # One edit left after trimming is exactly one substituted character.
         d = 1 if lp == 1 and lt == 1 else 2
     elif lp <= WORD:
-        d = _levenshtein_bitparallel(p, p0, lp, t, t0, lt, max_dist)
+        d = _levenshtein_bitparallel(p, p0, lp, t, t0, lt, max_dist, scratch)
     else:
         d = _levenshtein_dp(p, p0, lp, t, t0, lt, max_dist, scratch)
     if max_dist >= 0 and d > max_dist:
