@@ -15,6 +15,7 @@ Engines:
   duckdb               SELECT sum(f(a, b)) over an Arrow table (Splink's usual engine)
 
     python benchmarks/comparators.py --pairs 1000000
+    python benchmarks/comparators.py --strings full_names   # long strings
 """
 
 from __future__ import annotations
@@ -45,18 +46,27 @@ DUCKDB_FN = {
 }
 
 
-def name_pairs(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
-    """``n`` name pairs: half within a true cluster, half random (first names and surnames)."""
+#: Which strings ``--strings`` compares: columns of historical_50k.
+STRING_SETS = {
+    "names": ("first_name", "surname"),  # short: ~6 code points
+    "full_names": ("full_name",),  # long: ~20 code points, as emails and addresses
+}
+
+
+def name_pairs(
+    n: int, seed: int = 0, columns: tuple[str, ...] = STRING_SETS["names"]
+) -> tuple[list[str], list[str]]:
+    """``n`` pairs of values of ``columns``: half within a true cluster, half random."""
     import pandas as pd
 
     path = DATA / "historical_50k.parquet"
     if not path.exists():
         sys.exit(f"reference data not found at {path}")
-    df = pd.read_parquet(path, columns=["cluster", "first_name", "surname"])
+    df = pd.read_parquet(path, columns=["cluster", *columns])
     rng = np.random.default_rng(seed)
     a: list[str] = []
     b: list[str] = []
-    for col in ("first_name", "surname"):
+    for c, col in enumerate(columns):
         sub = df[["cluster", col]].dropna()
         sub = sub[sub[col] != ""].sort_values("cluster", kind="stable")
         values = sub[col].to_numpy()
@@ -66,13 +76,14 @@ def name_pairs(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
         del codes
         multi = counts >= 2
         starts, counts = starts[multi], counts[multi]
-        k = n // 4
+        n_col = n * (c + 1) // len(columns) - n * c // len(columns)
+        k = n_col // 2
         which = rng.integers(0, len(starts), k)
         i = starts[which] + rng.integers(0, counts[which])
         j = starts[which] + rng.integers(0, counts[which])
         a += values[i].tolist()
         b += values[j].tolist()
-        k = n // 2 - k
+        k = n_col - k
         a += values[rng.integers(0, len(values), k)].tolist()
         b += values[rng.integers(0, len(values), k)].tolist()
     order = rng.permutation(len(a))
@@ -142,6 +153,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--metrics", nargs="+", default=METRICS, choices=METRICS)
     parser.add_argument("--no-duckdb", action="store_true")
+    parser.add_argument(
+        "--strings",
+        choices=sorted(STRING_SETS),
+        default="names",
+        help="names: first names and surnames (short); full_names: full names (long)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args(argv)
 
@@ -160,7 +177,7 @@ def main(argv=None) -> dict:
         "levenshtein": Levenshtein.distance,
         "damerau_levenshtein": DamerauLevenshtein.distance,
     }
-    a, b = name_pairs(args.pairs)
+    a, b = name_pairs(args.pairs, columns=STRING_SETS[args.strings])
     arrow_a, arrow_b = pa.array(a), pa.array(b)
     ea, eb = gc.encode(a), gc.encode(b)
     valid = (ea.valid & eb.valid).astype(np.uint8)
@@ -226,6 +243,8 @@ def main(argv=None) -> dict:
         "load_average_after": os.getloadavg(),
         "sizes": {
             "pairs": args.pairs,
+            "strings": args.strings,
+            "columns": list(STRING_SETS[args.strings]),
             "mean_code_points": float(lengths.mean()),
             "max_code_points": int(lengths.max()),
             "same_cluster_fraction": 0.5,
@@ -237,13 +256,14 @@ def main(argv=None) -> dict:
         "-" + re.sub(r"\W+", "-", info["gpu"]).lower() if info["gpu"] else ""
     )
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"comparators-{machine}-{dt.date.today().isoformat()}.json"
+    which = "" if args.strings == "names" else f"-{args.strings}"
+    path = args.out / f"comparators{which}-{machine}-{dt.date.today().isoformat()}.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(record, indent=2) + "\n")
     tmp.replace(path)
 
     engines = sorted({e for row in results.values() for e in row}, key=_engine_order)
-    print(f"{args.pairs:,} name pairs, mean {lengths.mean():.1f} code points; "
+    print(f"{args.pairs:,} {args.strings} pairs, mean {lengths.mean():.1f} code points; "
           f"{info['cpu_model']} x{info['cores']}; load {load_before[0]:.1f}")  # fmt: skip
     print(f"{'million pairs/s':20s}" + "".join(f"{e:>22s}" for e in engines))
     for metric, row in results.items():

@@ -730,17 +730,52 @@ def _set_masks(a, a0, la, b, b0, lb):
 
 
 @kernel_body
+def _low_code_point_set(a, a0, la):
+    """The set of code points of ``a[a0:a0+la]`` as a 256-bit mask in four uint64 words, and
+    whether every code point is below 256 (else the mask is incomplete and must not be used)."""
+    w0 = U0
+    w1 = U0
+    w2 = U0
+    w3 = U0
+    for i in range(la):
+        c = a[a0 + i]
+        if c >= TABLE_CODE_POINTS:
+            return w0, w1, w2, w3, False
+        bit = U1 << np.uint64(c & 63)
+        word = c >> 6
+        if word == 0:
+            w0 |= bit
+        elif word == 1:
+            w1 |= bit
+        elif word == 2:
+            w2 |= bit
+        else:
+            w3 |= bit
+    return w0, w1, w2, w3, True
+
+
+@kernel_body
 def jaccard(a, a0, a1, b, b0, b1, scratch):
     """Jaccard similarity of the *sets* of code points of ``a[a0:a1]`` and ``b[b0:b1]``.
 
     ``|A & B| / |A | B|`` (DuckDB ``jaccard``: ``"aa"`` vs ``"a"`` is 1.0). NaN when either
-    string is empty (DuckDB raises an error there). Strings of at most 64 code points are
-    scanned in place; longer ones are sorted in ``scratch`` (``|a| + |b|`` ints).
+    string is empty (DuckDB raises an error there). When every code point is below 256 the
+    sets are 256-bit masks in registers (linear time); otherwise strings of at most 64 code
+    points are scanned in place and longer ones sorted in ``scratch`` (``|a| + |b|`` ints).
     """
     la = a1 - a0
     lb = b1 - b0
     if la == 0 or lb == 0:
         return np.nan
+    a_0, a_1, a_2, a_3, a_ok = _low_code_point_set(a, a0, la)
+    if a_ok:
+        b_0, b_1, b_2, b_3, b_ok = _low_code_point_set(b, b0, lb)
+        if b_ok:
+            inter = popcount(a_0 & b_0) + popcount(a_1 & b_1)
+            inter += popcount(a_2 & b_2) + popcount(a_3 & b_3)
+            union = popcount(a_0 | b_0) + popcount(a_1 | b_1)
+            union += popcount(a_2 | b_2) + popcount(a_3 | b_3)
+            return inter / union
     if la > WORD or lb > WORD:
         return _jaccard_sorted(a, a0, la, b, b0, lb, scratch)
     first_a, a_in_b = _set_masks(a, a0, la, b, b0, lb)
