@@ -196,15 +196,11 @@ class Scorer:
             self.prog.n_slots, self.scratch_ints,
             out_i, out_j, out_w, out_k, out_g, out_count,
         )  # fmt: skip
-        starts = (span * np.arange(n_parts, dtype=np.int64)) // n_parts
-        keep = (
-            np.concatenate([np.arange(s, s + c) for s, c in zip(starts, out_count)])
-            if out_count.sum()
-            else np.zeros(0, np.int64)
-        )
+        outputs = (out_i, out_j, out_w, out_k) + ((out_g,) if keep_gammas else ())
+        left, right, weight, key, *gammas = compact_parts(span, out_count, *outputs)
         return ScoredPairs(
-            left=out_i[keep], right=out_j[keep], match_weight=out_w[keep], match_key=out_k[keep],
-            gammas=out_g[keep] if keep_gammas else None,
+            left=left, right=right, match_weight=weight, match_key=key,
+            gammas=gammas[0] if keep_gammas else None,
         )  # fmt: skip
 
     def gammas_of_pairs(self, left: np.ndarray, right: np.ndarray, comparisons=None) -> np.ndarray:
@@ -287,10 +283,9 @@ class Scorer:
                 self.packed.tf, self.packed.tf_base, self.prog.n_slots, self.scratch_ints,
                 keys, constants, counts,
             )  # fmt: skip
-            starts = (span * np.arange(n_parts, dtype=np.int64)) // n_parts
-            keep = np.concatenate([np.arange(s, s + c) for s, c in zip(starts, counts)])
-            if len(keep):
-                yield keys[keep], constants[keep]
+            keys, constants = compact_parts(span, counts, keys, constants)
+            if len(keys):
+                yield keys, constants
 
     def pattern_counts(self, chunk_pairs: int = DEFAULT_CHUNK_PAIRS):
         """Distinct gamma vectors of the blocked pairs and how many pairs have each."""
@@ -347,6 +342,23 @@ class Scorer:
                     counts.append(int(n))
         patterns = np.array(rows, np.int8).reshape(-1, self.program.n_comparisons)
         return patterns, np.array(counts, np.int64)
+
+
+def compact_parts(span: int, counts: np.ndarray, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The rows a CPU launcher wrote, end to end: part ``k`` of ``len(counts)`` owns the rows
+    from ``span * k // len(counts)`` and wrote ``counts[k]`` of them (slices, copied once).
+
+    >>> compact_parts(6, np.array([1, 2]), np.arange(6))[0].tolist()
+    [0, 3, 4]
+    """
+    n_parts = len(counts)
+    pieces = [
+        (span * k // n_parts, int(c)) for k, c in enumerate(np.asarray(counts).tolist()) if c > 0
+    ]
+    return tuple(
+        np.concatenate([a[s : s + c] for s, c in pieces]) if pieces else a[:0].copy()
+        for a in arrays
+    )
 
 
 def concat_scored(pieces: list[ScoredPairs], n_comparisons: int, keep_gammas: bool) -> ScoredPairs:
