@@ -144,7 +144,22 @@ def versions() -> dict:
         "pyarrow": pyarrow.__version__,
         "rapidfuzz": rapidfuzz.__version__,
         "duckdb": duckdb.__version__,
+        "gpulink_commit": _git_commit(),
     }
+
+
+def _git_commit() -> str | None:
+    """The checkout's short commit hash (None outside a git checkout)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, timeout=10,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
 
 
 def main(argv=None) -> dict:
@@ -257,7 +272,9 @@ def main(argv=None) -> dict:
     )
     args.out.mkdir(parents=True, exist_ok=True)
     which = "" if args.strings == "names" else f"-{args.strings}"
-    path = args.out / f"comparators{which}-{machine}-{dt.date.today().isoformat()}.json"
+    commit = record["versions"]["gpulink_commit"]
+    stamp = dt.date.today().isoformat() + (f"-{commit}" if commit else "")
+    path = args.out / f"comparators{which}-{machine}-{stamp}.json"
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(record, indent=2) + "\n")
     tmp.replace(path)

@@ -227,7 +227,7 @@ def run_gpulink(data: str, model: Model, threads: int, seed: int, max_pairs: flo
     warm = _warm_up(pa.Table.from_batches([head]), model, seed)
     stages = bench.Stages()
     with stages("load"):
-        table = pq.read_table(data)
+        table = gl.io.to_arrow(data)  # gpulink's own reader, as Linker(path) reads
         linker = gl.Linker(
             table.drop_columns(["cluster"]),
             model.settings(cl, gl.block_on, gl.SettingsCreator),
