@@ -5,7 +5,7 @@
 ['first_name', 'dob']
 """
 
-from gpulink import comparison_level_library, comparison_library
+from gpulink import comparison_level_library, comparison_library, exploratory
 from gpulink.backend import resolve_backend
 from gpulink.blocking import block_on
 from gpulink.db_api import DuckDBAPI
@@ -39,5 +39,6 @@ __all__ = [
     "block_on",
     "comparison_level_library",
     "comparison_library",
+    "exploratory",
     "resolve_backend",
 ]

@@ -51,7 +51,9 @@ __all__ = [
     "check_output_path",
     "default_dataset_name",
     "normalise_input",
+    "split_inputs",
     "to_arrow",
+    "vertical_concat",
 ]
 
 DEFAULT_SOURCE_DATASET_COLUMN = "source_dataset"
@@ -248,6 +250,31 @@ def _normalise_types(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=table.schema.metadata))
 
 
+def split_inputs(data) -> tuple[list, list[str] | None]:
+    """The input tables in ``data`` and their dataset names (``None`` for a single table).
+
+    A list (or tuple) holds tables named as Splink names them (a registered table's
+    ``dataset_display_name``, else ``__splink__input_table_<i>``); a ``{name: table}`` dict names
+    its own; anything else is one table (a dict of column lists is one table too).
+
+    >>> import pyarrow as pa
+    >>> t = pa.table({"a": [1]})
+    >>> split_inputs([t, t])[1], split_inputs({"crm": t})[1], split_inputs(t)[1]
+    (['__splink__input_table_0', '__splink__input_table_1'], ['crm'], None)
+    """
+    if (
+        isinstance(data, Mapping)
+        and data
+        and all(isinstance(k, str) for k in data)
+        and not all(isinstance(v, (list, np.ndarray)) for v in data.values())
+    ):
+        return list(data.values()), list(data.keys())
+    if isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
+        items = list(data)
+        return items, [_registered_name(x) or default_dataset_name(i) for i, x in enumerate(items)]
+    return [data], None
+
+
 def normalise_input(
     data,
     *,
@@ -267,19 +294,7 @@ def normalise_input(
     if link_type not in LINK_TYPES:
         raise InputError(f"unknown link_type {link_type!r}; use one of {', '.join(LINK_TYPES)}")
     sd_col = source_dataset_column or DEFAULT_SOURCE_DATASET_COLUMN
-    if (
-        isinstance(data, Mapping)
-        and data
-        and all(isinstance(k, str) for k in data)
-        and not all(isinstance(v, (list, np.ndarray)) for v in data.values())
-    ):
-        names, items = list(data.keys()), list(data.values())
-    elif isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
-        items = list(data)
-        names = [_registered_name(x) or default_dataset_name(i) for i, x in enumerate(items)]
-    else:
-        items, names = [data], None
-
+    items, names = split_inputs(data)
     if not items:
         raise InputError("no input tables were given; pass a DataFrame or a list of them")
     tables = [to_arrow(x, what=f"input table {i}") for i, x in enumerate(items)]
@@ -340,10 +355,23 @@ def _concatenate(tables: list[pa.Table], names: list[str] | None, sd_col: str, l
         assert names is not None
         tables = [_add_source_column(t, sd_col, n) for t, n in zip(tables, names)]
         first = [sd_col, *first]
-    tables = [t.select(first) for t in tables]
-    tables = _unify_schemas(tables)
+    return vertical_concat(tables, first)
+
+
+def vertical_concat(tables: Sequence[pa.Table], columns: Sequence[str]) -> pa.Table:
+    """``columns`` of every table, one table under the other (Splink's ``union all``): types
+    that differ between tables are promoted (``int64`` and ``double`` give ``double``).
+
+    The tables must hold ``columns``; an :class:`~gpulink.errors.InputError` says which types
+    cannot be combined.
+
+    >>> a, b = pa.table({"x": [1], "y": ["p"]}), pa.table({"y": ["q"], "x": [2.5]})
+    >>> vertical_concat([a, b], ["x"]).column("x").to_pylist()
+    [1.0, 2.5]
+    """
+    parts = _unify_schemas([t.select(list(columns)) for t in tables])
     try:
-        return pa.concat_tables(tables, promote_options="permissive")
+        return pa.concat_tables(parts, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise InputError(
             f"the input tables' column types cannot be combined ({exc}); give each column the "
