@@ -199,10 +199,6 @@ def _sql_text(values: pa.Array) -> pa.Array:
     """``cast(value as varchar)`` as DuckDB writes it (``1.0``, ``1e-05``, no trailing zeros
     on fractional seconds); gpulink's SQL cast for the other types."""
     t = values.type
-    if pa.types.is_float64(t):
-        return pa.array([repr(v) for v in values.to_pylist()], pa.string())
-    if pa.types.is_floating(t):  # DuckDB's FLOAT: the shortest text of the float32
-        return pa.array([str(np.float32(v)) for v in values.to_pylist()], pa.string())
     if pa.types.is_timestamp(t) and t.tz is None:
         digits = {"s": 0, "ms": 3, "us": 6, "ns": 9}[t.unit]
         ticks = values.cast(pa.int64()).to_pylist()

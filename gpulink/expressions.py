@@ -832,6 +832,39 @@ _EVALUATORS = {
 }
 
 
+def _float_text(arr: pa.Array) -> pa.Array:
+    """Floats as DuckDB casts them to VARCHAR, formatted once per distinct value.
+
+    DOUBLE: the shortest text that reads back as the same double, with ``.0`` on whole numbers
+    and an exponent outside [1e-4, 1e16) (``'1.0'``, ``'1e-05'``, ``'1.5e+20'``): Python's
+    ``repr``, equal to DuckDB's text on every value tested. FLOAT: the same rules over the
+    shortest float32 digits; DuckDB agrees on values of up to 7 significant digits and writes
+    some others with more digits. (Arrow's own cast writes ``'1'`` and ``'0.00001'``.)
+
+    >>> _float_text(pa.array([1.0, 1e-05, None])).to_pylist()
+    ['1.0', '1e-05', None]
+    """
+    distinct = pc.unique(arr)
+    numbers = distinct.to_numpy(zero_copy_only=False)
+    valid = distinct.is_valid().to_numpy(zero_copy_only=False)
+    text = _float32_text if pa.types.is_float32(arr.type) else (lambda x: repr(float(x)))
+    texts = [text(x) if ok else None for x, ok in zip(numbers, valid)]
+    return pa.array(texts, pa.string()).take(pc.index_in(arr, value_set=distinct))
+
+
+def _float32_text(x) -> str:
+    """A float32 as Python would ``repr`` it if floats were 32-bit (see :func:`_float_text`)."""
+    x = np.float32(x)
+    if not np.isfinite(x):
+        return str(x)
+    if x == 0:
+        return "-0.0" if np.signbit(x) else "0.0"
+    scientific = np.format_float_scientific(x, unique=True, trim="-", exp_digits=2)
+    if -4 <= int(scientific.split("e")[1]) < 16:
+        return np.format_float_positional(x, unique=True, trim="0")
+    return scientific
+
+
 def _cast(arr: pa.Array, type_name: str, try_: bool, text: str) -> pa.Array:
     """SQL cast of an Arrow array; ``try_`` gives null where the value cannot be converted."""
     t = arr.type
@@ -840,6 +873,8 @@ def _cast(arr: pa.Array, type_name: str, try_: bool, text: str) -> pa.Array:
             return arr
         if pa.types.is_boolean(t):  # DuckDB spells booleans 'true' / 'false'
             return pc.if_else(arr, "true", "false")
+        if pa.types.is_floating(t):
+            return _float_text(arr)
         return arr.cast(pa.string())
     if type_name == "bigint":
         if pa.types.is_floating(t):

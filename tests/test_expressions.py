@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -258,6 +259,23 @@ def test_casts_match_duckdb():
     with pytest.raises(InputError, match="try_cast"):
         parse("cast(x as bigint)").evaluate(pa.array(["1", "x"]))
     assert parse("try_cast(x as bigint)").evaluate(pa.array(["1", "x"])).to_pylist() == [1, None]
+
+
+def test_float_to_text_matches_duckdb():
+    """DuckDB writes DOUBLE as its shortest round-trip text ('1.0', '1e-05'); FLOAT too for
+    values of up to 7 significant digits (the ones gpulink promises)."""
+    rng = np.random.default_rng(5)
+    doubles = rng.standard_normal(3000) * 10.0 ** rng.integers(-300, 300, 3000)
+    values = [1.0, 1e-05, 0.1, 123456789.0, 1.5e20, 1e16, 1e15, -0.0, 2.5e-7, 1 / 3, None]
+    values += [1e-4, 12345.678, -2.0, float("inf"), float("-inf"), float("nan")]
+    t = pa.table({"d": pa.array(values + doubles.tolist(), pa.float64())})
+    for sql in ["cast(d as varchar)", "d || '|'"]:
+        assert parse(sql).evaluate(t).to_pylist() == duck(sql, t), sql
+    floats = [1.0, 1e-05, 0.1, 1.5e20, 1e16, -0.0, 2.5e-7, 1e-4, 12345.67, -2.0, 3.3, None]
+    floats += [float("inf"), float("nan"), 1234567.0, 0.001953125]
+    t = pa.table({"f": pa.array(floats, pa.float32())})
+    for sql in ["cast(f as varchar)", "lower(cast(f as text))"]:
+        assert parse(sql).evaluate(t).to_pylist() == duck(sql, t), sql
 
 
 def test_array_index_matches_duckdb():
