@@ -462,7 +462,7 @@ class LinkerClustering:
 
 
 class LinkerEvaluation:
-    """``linker.evaluation``: accuracy against known truth."""
+    """``linker.evaluation``: accuracy against known truth; unlinkable records."""
 
     def __init__(self, linker: Linker):
         self._linker = linker
@@ -631,6 +631,46 @@ class LinkerEvaluation:
             include_false_negatives=include_false_negatives,
             threshold=threshold_match_probability,
         )  # fmt: skip
+
+    def unlinkables_chart(
+        self,
+        x_col: str = "match_weight",
+        name_of_data_in_title: str | None = None,
+        as_dict: bool = False,
+    ):
+        """Splink 5's unlinkable records: each input record is scored against itself, and the
+        chart shows the share of records whose self-link stays below each threshold (they
+        hold too little information to be linked at it even to themselves).
+
+        ``x_col``: ``"match_weight"`` or ``"match_probability"`` on the x axis;
+        ``name_of_data_in_title`` is added to the title; ``as_dict=True`` returns the
+        Vega-Lite spec (a dict) instead of the chart. The rows are Splink's (weights rounded to
+        2 places, probabilities to 5, self-links of probability 1 left out): see
+        :mod:`gpulink.unlinkables`. Below, 7.5% of the records (those missing a surname or a dob)
+        cannot reach a match weight above -3.29 even against themselves.
+
+        >>> import gpulink as gl, gpulink.comparison_library as cl
+        >>> from gpulink.datasets import synthetic_people
+        >>> from gpulink.visualisations import chart_records
+        >>> s = gl.SettingsCreator("dedupe_only", [cl.ExactMatch("surname"), cl.ExactMatch("dob")])
+        >>> linker = gl.Linker(synthetic_people(200, seed=3), s, backend="cpu")
+        >>> chart = linker.evaluation.unlinkables_chart(name_of_data_in_title="people")
+        >>> [(r["match_weight"], round(r["cum_prop"], 3)) for r in chart_records(chart)]
+        [(-3.29, 0.075), (6.71, 1.0)]
+        >>> chart.to_dict()["title"]["text"]
+        'Unlinkable records - people'
+        """
+        from gpulink.unlinkables import self_link_scores, unlinkables_records
+        from gpulink.visualisations import UNLINKABLES_X, unlinkables_chart
+
+        if x_col not in UNLINKABLES_X:  # before the scoring, which takes a while on big inputs
+            raise SettingsError(
+                f"unlinkables_chart: x_col must be 'match_weight' or 'match_probability', got "
+                f"{x_col!r}"
+            )
+        records = unlinkables_records(self_link_scores(self._linker))
+        chart = unlinkables_chart(records, x_col=x_col, name_of_data=name_of_data_in_title)
+        return chart.to_dict() if as_dict else chart
 
 
 class LinkerMisc:

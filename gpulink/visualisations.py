@@ -3,7 +3,10 @@
 Each chart plots the same records as Splink's chart of the same name (same rows, same fields,
 same values): :func:`parameter_records` for ``match_weights_chart`` and
 ``m_u_parameters_chart``, :func:`parameter_estimate_records` for
-``parameter_estimate_comparisons_chart`` and :func:`waterfall_records` for ``waterfall_chart``.
+``parameter_estimate_comparisons_chart``, :func:`waterfall_records` for ``waterfall_chart``,
+:func:`histogram_records` for ``match_weights_histogram`` and :func:`tf_adjustment_records` for
+``tf_adjustment_chart`` (``linker.evaluation.unlinkables_chart`` plots
+:func:`gpulink.unlinkables.unlinkables_records`).
 The charts are ``altair`` objects (``.to_dict()``, ``.save("chart.html")``); Altair is an
 optional dependency (``pip install "gpulink[charts]"``), imported when a chart is drawn.
 
@@ -19,7 +22,10 @@ optional dependency (``pip install "gpulink[charts]"``), imported when a chart i
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
+
+import numpy as np
 
 from gpulink.errors import InputError, MissingDependency, SettingsError
 from gpulink.settings import LEVEL_NOT_OBSERVED_TEXT
@@ -59,13 +65,28 @@ def _comparison_rows(alt):
     )
 
 
-def chart_records(chart) -> list[dict[str, Any]]:
-    """The records a chart from this module plots (its one inline data set)."""
-    spec = chart.to_dict()
+def chart_datasets(chart) -> dict[str, list[dict[str, Any]]]:
+    """The data sets a chart from this module plots, by name (a chart, or its ``to_dict()``).
+
+    Charts with one data set give it under Altair's name for it; ``tf_adjustment_chart``
+    gives ``"data"`` and ``"hist"``.
+    """
+    spec = chart if isinstance(chart, dict) else chart.to_dict()
     if "datasets" in spec:
-        (values,) = spec["datasets"].values()
-        return values
-    return spec["data"]["values"]
+        return dict(spec["datasets"])
+    return {"data": spec["data"]["values"]}
+
+
+def chart_records(chart) -> list[dict[str, Any]]:
+    """The records a chart from this module plots (its one data set; a chart or its dict)."""
+    datasets = chart_datasets(chart)
+    if len(datasets) != 1:
+        raise InputError(
+            f"this chart plots {len(datasets)} data sets ({', '.join(datasets)}); read them "
+            "with chart_datasets(chart)"
+        )
+    (values,) = datasets.values()
+    return values
 
 
 # -- the records each chart plots (Splink's, field for field) ----------------------------------
@@ -357,6 +378,190 @@ def waterfall_records(settings, records, *, hide_details: bool = False) -> list[
     return out
 
 
+#: Splink's histogram bin widths: the one closest to (max - min) / target_bins is used.
+HISTOGRAM_BIN_WIDTHS = (0.01, 0.1, 0.2, 0.25, 0.5, 1, 2, 5)
+
+
+def histogram_bin_width(lowest: float, highest: float, target_bins: int) -> float:
+    """Splink's ``_bins`` choice: the width in :data:`HISTOGRAM_BIN_WIDTHS` closest to
+    ``(highest - lowest) / target_bins`` (the narrower on a tie).
+
+    >>> histogram_bin_width(-5.0, 25.0, 30), histogram_bin_width(-5.0, 25.0, 100)
+    (1, 0.25)
+    """
+    rough = (highest - lowest) / target_bins
+    best = HISTOGRAM_BIN_WIDTHS[0]
+    for width in HISTOGRAM_BIN_WIDTHS:
+        if abs(width - rough) < abs(best - rough):
+            best = width
+    return best
+
+
+def histogram_records(match_weight, target_bins: int = 30) -> list[dict[str, Any]]:
+    """Splink's ``histogram_data``: predictions counted in bins of match weight.
+
+    One row per bin holding a weight, in increasing order: ``splink_score_bin_low`` (the width
+    times ``floor(weight / width)``), ``binwidth``, ``count_rows`` and
+    ``splink_score_bin_high``, which is the low edge plus the width in single precision
+    (Splink adds ``cast(width as float)``, a 32-bit float: 0.1 becomes 0.10000000149011612).
+    The width (:func:`histogram_bin_width`) comes from the smallest and largest finite weight;
+    null and NaN weights are not counted.
+
+    >>> rows = histogram_records(np.array([-1.2, 0.3, 0.7, 5.0]), target_bins=12)
+    >>> [(r["splink_score_bin_low"], r["splink_score_bin_high"], r["count_rows"]) for r in rows]
+    [(-1.5, -1.0, 1), (0.0, 0.5, 1), (0.5, 1.0, 1), (5.0, 5.5, 1)]
+    >>> histogram_records(np.array([0.0, 3.0]), target_bins=30)[0]
+    {'splink_score_bin_low': 0.0, 'binwidth': 0.1, 'count_rows': 1,
+     'splink_score_bin_high': 0.10000000149011612}
+    """
+    weights = np.asarray(match_weight, dtype=np.float64)
+    weights = weights[~np.isnan(weights)]
+    finite = weights[np.isfinite(weights)]
+    if len(finite) == 0:
+        raise InputError(
+            "match_weights_histogram: the predictions hold no finite match weight "
+            f"({len(weights)} rows); predict with a lower threshold to have pairs to plot"
+        )
+    width = histogram_bin_width(float(finite.min()), float(finite.max()), target_bins)
+    low = width * np.floor(weights / width)
+    bins, counts = np.unique(low, return_counts=True)
+    step = float(np.float32(width))
+    return [
+        {"splink_score_bin_low": float(b), "binwidth": width, "count_rows": int(c),
+         "splink_score_bin_high": float(b) + step}
+        for b, c in zip(bins, counts)
+    ]  # fmt: skip
+
+
+def _rank(order: np.ndarray) -> np.ndarray:
+    """1-based position of each row in ``order`` (SQL's ``row_number()``)."""
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(1, len(order) + 1)
+    return rank
+
+
+def _tf_level_values(linker, level, rec: dict) -> tuple[list, np.ndarray, np.ndarray, np.ndarray]:
+    """A TF level's values (Splink's TF table of its column), each value's TF adjustment
+    log2(u / tf) * tf_adjustment_weight, and each value's rank from the most frequent and
+    from the least frequent. ``rec``: the level's :func:`level_record`."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from gpulink.table_management import tf_table
+
+    comparison_name = rec["comparison_name"]
+    u = rec["u_probability"]
+    if u is None or u == LEVEL_NOT_OBSERVED_TEXT or not u > 0:
+        raise SettingsError(
+            f"tf_adjustment_chart: level {rec['label_for_charts']!r} of "
+            f"{comparison_name!r} has u probability {u!r}; the chart needs a "
+            "positive u: estimate u (linker.training.estimate_u_using_random_sampling) first"
+        )
+    if not math.isfinite(rec["log2_bayes_factor"]):
+        raise SettingsError(
+            f"tf_adjustment_chart: level {rec['label_for_charts']!r} of "
+            f"{comparison_name!r} has match weight {rec['log2_bayes_factor']} "
+            f"(m = {rec['m_probability']}, u = {u}); the chart needs a finite weight: "
+            "re-estimate the level's m and u"
+        )
+    table = tf_table(linker._record_table(), level.tf_adjustment_column)
+    values = table.column(0)
+    tf = table.column(1).to_numpy()
+    adjustment = np.log2(u / tf) * rec["tf_adjustment_weight"]
+    # Splink ranks with row_number() over the adjustment alone, so equally frequent values
+    # come in the database's order; here they come in order of value
+    ranked = pa.table({"v": values, "a": adjustment})
+    most = pc.sort_indices(ranked, sort_keys=[("a", "ascending"), ("v", "ascending")])
+    least = pc.sort_indices(ranked, sort_keys=[("a", "descending"), ("v", "ascending")])
+    return values.to_pylist(), adjustment, _rank(most.to_numpy()), _rank(least.to_numpy())
+
+
+def bin_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """DuckDB's ``histogram(values, edges)`` for values within the edges: per edge, the number
+    of values above the edge before it and at most it.
+
+    >>> bin_counts(np.array([0.0, 0.2, 0.5, 0.7]), np.array([0.0, 0.5, 1.0])).tolist()
+    [1, 2, 1]
+    """
+    return np.bincount(np.searchsorted(edges, values, side="left"), minlength=len(edges))
+
+
+def tf_adjustment_records(
+    linker, comparison, *, n_most_freq=10, n_least_freq=10, vals_to_include=()
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Splink's ``tf_chart_data``: per level of ``comparison`` with term-frequency adjustments,
+    its values' weights, and a histogram of them.
+
+    Data rows (``gamma``, ``value``, ``log2_bf_final``, ``log2_bf_tf``, ``log2_bf``): every
+    non-null value of the level's TF column with ``log2_bf_tf`` = log2(u / tf) *
+    tf_adjustment_weight (the level's own u; no ``tf_minimum_u_value``), ``log2_bf`` the level's
+    weight and ``log2_bf_final`` their sum. As Splink's, only values ranked below
+    ``n_most_freq`` from the most frequent or below ``n_least_freq`` from the least frequent
+    are kept (a rank starts at 1, so 10 keeps 9 of each), and ``vals_to_include``, where given,
+    keeps of those only the values it lists; ``None`` for either count keeps every value.
+    Rows come in order of ``log2_bf_tf``.
+
+    Histogram rows (``gamma``, ``count``, ``log2_bf_desc``, ``log2_bf_tf``,
+    ``log2_bf_final``): every value of each level counted in half-unit bins of
+    ``log2_bf_final`` (a bin holds the weights above its lower edge up to its upper edge;
+    edges run from the floor of the smallest weight to the ceiling of the largest over all the
+    levels), non-empty bins only, ``log2_bf_final`` the bin's centre.
+    """
+    data: list[dict[str, Any]] = []
+    hist_levels = []
+    all_values = []
+    for level in comparison.levels:
+        if not level.has_tf_adjustments:
+            continue
+        rec = level_record(level, comparison)
+        values, adjustment, most, least = _tf_level_values(linker, level, rec)
+        all_values.append(values)
+        log2_bf = rec["log2_bayes_factor"]
+        final = adjustment + log2_bf
+        gamma = level.comparison_vector_value
+        hist_levels.append((gamma, log2_bf, final))
+        keep = np.ones(len(values), bool)
+        if n_most_freq is not None and n_least_freq is not None:
+            keep = (least < n_least_freq) | (most < n_most_freq)
+        if vals_to_include:
+            wanted = {str(v) for v in vals_to_include}
+            keep &= np.array([str(v) in wanted for v in values], bool)
+        for i in np.flatnonzero(keep)[np.argsort(most[keep], kind="stable")]:
+            data.append(
+                {"gamma": gamma, "value": values[i], "log2_bf_final": float(final[i]),
+                 "log2_bf_tf": float(adjustment[i]), "log2_bf": log2_bf}
+            )  # fmt: skip
+    if vals_to_include:
+        seen = {str(v) for level_values in all_values for v in level_values}
+        missing = [v for v in vals_to_include if str(v) not in seen]
+        if missing:
+            warnings.warn(
+                f"tf_adjustment_chart: values {missing} of vals_to_include are not in the "
+                f"term-frequency columns of {comparison.output_column_name!r}, so they are "
+                "not in the chart",
+                stacklevel=3,
+            )
+    every = np.concatenate([f for _, _, f in hist_levels]) if hist_levels else np.zeros(0)
+    if len(every) == 0:
+        raise InputError(
+            f"tf_adjustment_chart: the term-frequency columns of {comparison.output_column_name!r}"
+            " hold no non-null value; there is nothing to chart"
+        )
+    edges = np.arange(2 * math.floor(every.min()), 2 * math.ceil(every.max()) + 1) / 2
+    hist: list[dict[str, Any]] = []
+    for gamma, log2_bf, final in hist_levels:
+        counts = bin_counts(final, edges)
+        for upper, count in zip(edges, counts):
+            if count:
+                centre = float(upper) - 0.25
+                hist.append(
+                    {"gamma": gamma, "count": int(count),
+                     "log2_bf_desc": f"{upper - 0.5:.1f}-{upper:.1f}",
+                     "log2_bf_tf": centre - log2_bf, "log2_bf_final": centre}
+                )  # fmt: skip
+    return data, hist
+
+
 # -- the charts ---------------------------------------------------------------------------------
 
 
@@ -552,6 +757,163 @@ def waterfall_chart(settings, records, *, filter_nulls: bool = True, hide_detail
     )
 
 
+def match_weights_histogram(records, *, width=600, height=250):
+    """Bars of the number of predicted pairs in each match-weight bin; the mouse wheel zooms
+    the count axis."""
+    alt = require_altair()
+    zoom = alt.selection_interval(name="mouse_zoom", encodings=["y"], bind="scales")
+    return (
+        alt.Chart(alt.Data(values=records))
+        .mark_bar()
+        .encode(
+            x=alt.X("splink_score_bin_low:Q", bin="binned", axis=alt.Axis(title="Match weight")),
+            x2="splink_score_bin_high:Q",
+            y=alt.Y("count_rows:Q", axis=alt.Axis(title="Count of record comparisons in bin")),
+            tooltip=[alt.Tooltip("count_rows:Q", title="Count in bin")],
+        )
+        .add_params(zoom)
+        .properties(
+            width=width,
+            height=height,
+            title=alt.Title("Histogram of match weights", subtitle="Use mousewheel to zoom"),
+        )
+    )
+
+
+def tf_adjustment_chart(data, hist, levels: list[int], labels: list[str]):
+    """Per value of a TF level (pick the level in the menu), its match weight after the
+    term-frequency adjustment, with the level's own weight as a rule; beside it, how many
+    values fall at each weight."""
+    alt = require_altair()
+    gamma = alt.param(
+        name="gamma_sel",
+        value=max(levels),
+        bind=alt.binding_select(options=levels, labels=labels, name="Gamma level:"),
+    )
+    colour = alt.Color(
+        "log2_bf_tf:Q",
+        title="TF adjustment weight",
+        scale=alt.Scale(domain=[-2.5, 2.5], scheme="redyellowgreen"),
+    )
+    x = alt.X(
+        "value:N",
+        title="TF column value",
+        sort=alt.EncodingSortField("log2_bf_final", order="ascending"),
+        axis=alt.Axis(labelAngle=-60),
+    )
+    points = (
+        alt.Chart()
+        .mark_point(filled=True, size=100, stroke="black", strokeWidth=1)
+        .encode(
+            x=x,
+            y=alt.Y("log2_bf_final:Q", title="Match weight", axis=alt.Axis(format="+")),
+            color=colour,
+            tooltip=[
+                alt.Tooltip("value:N", title="Value"),
+                alt.Tooltip("log2_bf:Q", title="Match weight", format="+.3"),
+                alt.Tooltip("log2_bf_tf:Q", title="TF adjusted match weight", format="+.3"),
+                alt.Tooltip("log2_bf_final:Q", title="Final match weight", format="+.3"),
+            ],
+        )
+    )
+    level_weight = alt.Chart().mark_rule().encode(y="log2_bf:Q")
+    stems = (
+        alt.Chart()
+        .mark_rule(strokeWidth=2, opacity=0.5)
+        .encode(x=x, y="log2_bf_final:Q", y2="log2_bf:Q", color=colour.legend(None))
+    )
+    values = (
+        alt.layer(points, level_weight, stems, data=alt.Data(name="data"))
+        .transform_filter("datum.gamma == gamma_sel")
+        .properties(height=400, width=alt.Step(20))
+    )
+    counts = (
+        alt.Chart(alt.Data(name="hist"))
+        .transform_filter("datum.gamma == gamma_sel")
+        .mark_bar(stroke="black", strokeWidth=1, fillOpacity=0.8)
+        .encode(
+            y=alt.Y("log2_bf_final:Q", bin=alt.Bin(step=0.5), axis=None),
+            x=alt.X("count:Q", title="Count of values"),
+            color=colour.legend(None),
+            tooltip=[
+                alt.Tooltip("log2_bf_desc:N", title="Match weight"),
+                alt.Tooltip("count:Q", title="Number of values"),
+            ],
+        )
+        .properties(width=100)
+    )
+    return (
+        alt.hconcat(values, counts, spacing=10)
+        .resolve_scale(color="shared", y="shared")
+        .add_params(gamma)
+        .properties(
+            title=alt.Title(
+                "Term frequency adjusted match weights",
+                subtitle="For selected values, incl. the lowest and highest frequency",
+            ),
+            datasets={"data": data, "hist": hist},
+        )
+    )
+
+
+#: ``unlinkables_chart``'s x axes: Splink's two choices.
+UNLINKABLES_X = {
+    "match_weight": "Threshold match weight",
+    "match_probability": "Threshold match probability",
+}
+
+
+def unlinkables_chart(records, *, x_col: str = "match_weight", name_of_data: str | None = None):
+    """The share of records whose self-link stays below each threshold (``x_col``: the match
+    weight or the match probability); the nearest point to the mouse is marked."""
+    alt = require_altair()
+    if x_col not in UNLINKABLES_X:
+        raise SettingsError(
+            f"unlinkables_chart: x_col must be 'match_weight' or 'match_probability', got {x_col!r}"
+        )
+    title = UNLINKABLES_X[x_col]
+    fmt = "+" if x_col == "match_weight" else ".2"
+    near = alt.selection_point(
+        name=f"x_{x_col}_y_cum_prop_coords_of_mouse",
+        fields=[x_col, "cum_prop"],
+        nearest=True,
+        on="mouseover",
+        empty=False,
+    )
+    y = alt.Y("cum_prop:Q", axis=alt.Axis(format="%", title="Percentage of unlinkable records"))
+    line = (
+        alt.Chart()
+        .mark_line()
+        .encode(x=alt.X(f"{x_col}:Q", axis=alt.Axis(format=fmt, title=title)), y=y)
+    )
+    points = (
+        alt.Chart()
+        .mark_point()
+        .encode(
+            x=alt.X(f"{x_col}:Q", axis=alt.Axis(title=title)),
+            y=y,
+            opacity=alt.condition(near, alt.value(1), alt.value(0)),
+            tooltip=[
+                alt.Tooltip("match_weight:Q", format="+.5", title="Match weight"),
+                alt.Tooltip("match_probability:Q", format=".5", title="Match probability"),
+                alt.Tooltip("cum_prop:Q", format=".3%", title="Proportion of unlinkable records"),
+            ],
+        )
+        .add_params(near)
+    )
+    at_x = alt.Chart().mark_rule(color="gray").encode(x=f"{x_col}:Q").transform_filter(near)
+    at_y = alt.Chart().mark_rule(color="gray").encode(y="cum_prop:Q").transform_filter(near)
+    text = "Unlinkable records" + (f" - {name_of_data}" if name_of_data else "")
+    return alt.layer(line, points, at_x, at_y, data=alt.Data(values=records)).properties(
+        width=400,
+        height=400,
+        title=alt.Title(
+            text,
+            subtitle="Records with insufficient information to exceed a given match threshold",
+        ),
+    )
+
+
 class LinkerVisualisations:
     """``linker.visualisations``: Splink 5's model charts (Altair objects)."""
 
@@ -638,3 +1000,131 @@ class LinkerVisualisations:
             filter_nulls=filter_nulls,
             hide_details=remove_sensitive_data,
         )
+
+    def match_weights_histogram(self, df_predict, target_bins: int = 30, width=600, height=250):
+        """How many predicted pairs fall at each match weight, in bins of a width near
+        (largest - smallest weight) / ``target_bins`` (Splink's choice among 0.01, 0.1, 0.2,
+        0.25, 0.5, 1, 2 and 5; see :func:`histogram_records`).
+
+        ``df_predict``: ``linker.inference.predict()`` output, or any table with a
+        ``match_weight`` column (pandas, pyarrow, a gpulink result).
+
+        >>> import gpulink as gl, gpulink.comparison_library as cl
+        >>> from gpulink.datasets import synthetic_people
+        >>> s = gl.SettingsCreator("dedupe_only", [cl.ExactMatch("surname"), cl.ExactMatch("dob")],
+        ...     blocking_rules_to_generate_predictions=[gl.block_on("surname")])
+        >>> linker = gl.Linker(synthetic_people(200, seed=3), s, backend="cpu")
+        >>> pairs = linker.inference.predict()
+        >>> chart = linker.visualisations.match_weights_histogram(pairs, target_bins=10)
+        >>> sum(r["count_rows"] for r in chart_records(chart)) == len(pairs)
+        True
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from gpulink.checks import is_integer
+        from gpulink.io import to_arrow
+
+        if not is_integer(target_bins) or target_bins < 1:
+            raise SettingsError(
+                f"match_weights_histogram: target_bins must be a positive integer, got "
+                f"{target_bins!r}"
+            )
+        table = to_arrow(df_predict, what="df_predict")
+        if "match_weight" not in table.column_names:
+            raise InputError(
+                "match_weights_histogram: df_predict has no 'match_weight' column (it has: "
+                f"{', '.join(table.column_names[:20])}); pass linker.inference.predict() "
+                "output (deterministic_link() pairs are not scored)"
+            )
+        try:
+            weights = table.column("match_weight").cast(pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise InputError(
+                f"match_weights_histogram: df_predict's 'match_weight' column must hold "
+                f"numbers ({exc})"
+            ) from None
+        weights = pc.fill_null(weights, np.nan).to_numpy()
+        records = histogram_records(weights, int(target_bins))
+        return match_weights_histogram(records, width=width, height=height)
+
+    def tf_adjustment_chart(
+        self,
+        output_column_name: str,
+        n_most_freq: int | None = 10,
+        n_least_freq: int | None = 10,
+        vals_to_include=None,
+        as_dict: bool = False,
+    ):
+        """Per value of a comparison's term-frequency column, the match weight of its levels
+        with term-frequency adjustments once the value's adjustment is added (a menu picks the
+        level), and how many values fall at each weight.
+
+        Shown: the values ranked below ``n_most_freq`` from the most frequent and below
+        ``n_least_freq`` from the least (Splink's ``row_number() < n``: 10 shows 9 of each;
+        ``None`` for either shows every value); ``vals_to_include`` (a value or a list), as
+        in Splink, keeps of those only the values it lists. The histogram counts every
+        value. ``as_dict=True`` returns the Vega-Lite spec (a dict) instead of the chart; its
+        ``datasets`` ``"data"`` and ``"hist"`` are :func:`tf_adjustment_records`.
+
+        >>> import gpulink as gl, gpulink.comparison_library as cl
+        >>> from gpulink.datasets import synthetic_people
+        >>> s = gl.SettingsCreator("dedupe_only",
+        ...     [cl.ExactMatch("surname").configure(term_frequency_adjustments=True)])
+        >>> linker = gl.Linker(synthetic_people(200, seed=3), s, backend="cpu")
+        >>> spec = linker.visualisations.tf_adjustment_chart("surname", n_most_freq=3,
+        ...     n_least_freq=1, as_dict=True)
+        >>> len(spec["datasets"]["data"]), spec["params"][0]["bind"]["labels"]
+        (2, ['Exact match on surname (TF col: surname)'])
+        """
+        from gpulink.checks import is_integer
+
+        comparison = _comparison_named(self._linker.settings, output_column_name)
+        levels = [
+            level_record(lvl, comparison) for lvl in comparison.levels if lvl.has_tf_adjustments
+        ]
+        if not levels:
+            with_tf = [
+                c.output_column_name
+                for c in self._linker.settings.comparisons
+                if any(lvl.has_tf_adjustments for lvl in c.levels)
+            ]
+            raise SettingsError(
+                f"tf_adjustment_chart: comparison {output_column_name!r} has no level with "
+                "term-frequency adjustments; chart one that has "
+                f"({', '.join(map(repr, with_tf)) or 'none in this model'}) or give it "
+                ".configure(term_frequency_adjustments=True)"
+            )
+        for name, n in (("n_most_freq", n_most_freq), ("n_least_freq", n_least_freq)):
+            if n is not None and (not is_integer(n) or n < 0):
+                raise SettingsError(
+                    f"tf_adjustment_chart: {name} must be a non-negative integer or None "
+                    f"(every value), got {n!r}"
+                )
+        if vals_to_include is None:
+            vals_to_include = []
+        elif isinstance(vals_to_include, (str, bytes)) or not hasattr(vals_to_include, "__iter__"):
+            vals_to_include = [vals_to_include]
+        data, hist = tf_adjustment_records(
+            self._linker, comparison, n_most_freq=n_most_freq, n_least_freq=n_least_freq,
+            vals_to_include=list(vals_to_include),
+        )  # fmt: skip
+        chart = tf_adjustment_chart(
+            data,
+            hist,
+            [r["comparison_vector_value"] for r in levels],
+            [f"{r['label_for_charts']} (TF col: {r['tf_adjustment_column']})" for r in levels],
+        )
+        return chart.to_dict() if as_dict else chart
+
+
+def _comparison_named(settings, output_column_name: str):
+    """The comparison with this output column name, or a SettingsError listing them."""
+    for comparison in settings.comparisons:
+        if comparison.output_column_name == output_column_name:
+            return comparison
+    names = [c.output_column_name for c in settings.comparisons]
+    raise SettingsError(
+        f"no comparison has output_column_name {output_column_name!r}; the model's comparisons "
+        f"are: {', '.join(map(repr, names))}"
+    )
