@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 
 from gpulink.errors import InputError, SettingsError
 from gpulink.expressions import Expression, _as_string, parse
-from gpulink.io import split_inputs, to_arrow, vertical_concat
+from gpulink.io import find_column, split_inputs, to_arrow, vertical_concat
 from gpulink.levels import ColumnExpression
 from gpulink.visualisations import require_altair
 
@@ -100,11 +100,9 @@ def _columns_argument(db_api, columns, name: str, used_by: str):
 def _resolve(table: pa.Table, name: str, where: str, used_by: str) -> str:
     """The column of ``table`` that ``name`` names: exact or, as in DuckDB, case-insensitive."""
     available = table.column_names
-    if name in available:
-        return name
-    folded = [c for c in available if c.lower() == name.lower()]
-    if len(folded) == 1:
-        return folded[0]
+    found = find_column(available, name)
+    if found is not None:
+        return found
     close = difflib.get_close_matches(name, available, n=3)
     hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
     shown = ", ".join(available[:30]) + (" ..." if len(available) > 30 else "")

@@ -485,6 +485,19 @@ def _did_you_mean(name: str, candidates: list[str]) -> str:
     return f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
 
 
+def find_column(available: Sequence[str], name: str) -> str | None:
+    """The column of ``available`` that ``name`` names, as DuckDB resolves it: exactly, else
+    case-insensitively when that picks one column; None when there is none.
+
+    >>> find_column(["Surname", "dob"], "surname"), find_column(["a", "A"], "b")
+    ('Surname', None)
+    """
+    if name in available:
+        return name
+    folded = [c for c in available if c.lower() == name.lower()]
+    return folded[0] if len(folded) == 1 else None
+
+
 def check_columns(table: pa.Table, required: Sequence[str], *, used_by: str = "the model") -> None:
     """Check that every column in ``required`` exists in ``table`` with a usable type.
 

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gpulink.errors import InputError
+from gpulink.io import find_column
 from gpulink.results import LinkResult
 from gpulink.table import EncodedColumn, RecordTable, encode_column
 
@@ -37,11 +38,9 @@ def input_column_name(table: RecordTable, column_name: str) -> str:
     if len(name) >= 2 and name[0] == name[-1] == '"':
         name = name[1:-1].replace('""', '"')
     available = table.data.column_names
-    if name in available:
-        return name
-    folded = [c for c in available if c.lower() == name.lower()]
-    if len(folded) == 1:
-        return folded[0]
+    found = find_column(available, name)
+    if found is not None:
+        return found
     close = difflib.get_close_matches(name, available, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise InputError(

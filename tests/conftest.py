@@ -32,3 +32,18 @@ def pytest_collection_modifyitems(config, items):
     skip = pytest.mark.skip(reason=f"needs a CUDA GPU: {why}")
     for item in gpu_items:
         item.add_marker(skip)
+
+
+@pytest.fixture
+def without_altair(monkeypatch):
+    """Imports of altair fail, as where the ``charts`` extra is not installed."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_altair(name, *args, **kwargs):
+        if name == "altair" or name.startswith("altair."):
+            raise ModuleNotFoundError("No module named 'altair'", name="altair")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_altair)

@@ -10,7 +10,6 @@ and that the values above the cut are Splink's.
 
 from __future__ import annotations
 
-import builtins
 import logging
 import math
 from collections import Counter
@@ -368,15 +367,7 @@ def test_module_exports():
     assert set(sx.__all__) <= set(gx.__all__)
 
 
-def test_missing_altair_names_the_extra(monkeypatch, fake_1000):
-    real_import = builtins.__import__
-
-    def no_altair(name, *args, **kwargs):
-        if name == "altair" or name.startswith("altair."):
-            raise ModuleNotFoundError("No module named 'altair'", name="altair")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_altair)
+def test_missing_altair_names_the_extra(without_altair, fake_1000):
     with pytest.raises(MissingDependency, match=r'pip install "gpulink\[charts\]"'):
         profile_columns(fake_1000, column_expressions=["city"])
     with pytest.raises(MissingDependency, match=r'pip install "gpulink\[charts\]"'):

@@ -176,17 +176,7 @@ def test_parameter_estimate_records_are_splinks(fake_1000, include_m, include_u)
         assert any(isinstance(r["estimated_probability"], str) for r in expected)
 
 
-def test_missing_altair_names_the_extra(monkeypatch, fake_1000):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_altair(name, *args, **kwargs):
-        if name == "altair" or name.startswith("altair."):
-            raise ModuleNotFoundError("No module named 'altair'", name="altair")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_altair)
+def test_missing_altair_names_the_extra(without_altair, fake_1000):
     s = gl.SettingsCreator("dedupe_only", [gl.comparison_library.ExactMatch("surname")])
     gk = gl.Linker(fake_1000, s, backend="cpu")
     with pytest.raises(MissingDependency, match=r'pip install "gpulink\[charts\]"'):
