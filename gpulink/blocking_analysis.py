@@ -10,6 +10,9 @@ Inputs: ``splink_dataframe_or_dataframes`` (Splink's name) is an encoded
 table from Splink's or gpulink's ``db_api.register(df)``, or a list of them), which is then
 encoded with the rules' expressions. ``db_api`` is accepted and ignored.
 
+:func:`chart_comparisons_from_blocking_rules` draws the per-rule counts as Splink's chart (Altair);
+``linker.blocking_analysis`` runs the same analyses over a linker's records.
+
 >>> import pandas as pd
 >>> df = pd.DataFrame({"unique_id": [1, 2, 3], "city": ["a", "a", None]})
 >>> r = count_comparisons_from_blocking_rules(df, blocking_rules=["l.city = r.city"],
@@ -31,7 +34,8 @@ from gpulink.blocking import (
     to_blocking_rule,
     to_blocking_rules,
 )
-from gpulink.errors import InputError
+from gpulink.checks import is_integer
+from gpulink.errors import InputError, SettingsError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -202,6 +206,56 @@ def cumulative_comparisons_to_be_scored_from_blocking_rules_data(
     )
 
 
+def chart_comparisons_from_blocking_rules(
+    splink_dataframe_or_dataframes,
+    *,
+    blocking_rules: Any,
+    link_type: str,
+    db_api: Any = None,
+    unique_id_column_name: str = "unique_id",
+    source_dataset_column_name: str | None = None,
+    record_sample_proportion: float = 1.0,
+    backend: str = "cpu",
+):
+    """Splink 5's ``chart_comparisons_from_blocking_rules``: an Altair bar chart of the pairs
+    each rule adds to those of the rules before it (marginal), stacked up to the cumulative
+    count, one bar per rule.
+
+    Its data are Splink's records (:func:`count_comparisons_from_blocking_rules`, plus
+    ``chart_start``, where each bar starts), counted exactly: ``record_sample_proportion`` is
+    accepted for compatibility and nothing is sampled, so the title is Splink's for exact counts.
+    Altair is an optional dependency (``pip install "gpulink[charts]"``).
+
+    >>> import pandas as pd
+    >>> from gpulink import block_on
+    >>> from gpulink.visualisations import chart_records
+    >>> df = pd.DataFrame({"unique_id": [1, 2, 3, 4], "city": ["a", "a", "a", "b"],
+    ...                    "dob": ["x", "y", "x", "x"]})
+    >>> chart = chart_comparisons_from_blocking_rules(
+    ...     df, blocking_rules=[block_on("city"), block_on("dob")], link_type="dedupe_only")
+    >>> [(r["marginal_comparison_count"], r["chart_start"], r["cumulative_comparison_count"])
+    ...  for r in chart_records(chart)]
+    [(3, 0, 3), (2, 3, 5)]
+    >>> chart.save("/tmp/gpulink_blocking_rules.html")
+    """
+    from gpulink.visualisations import (
+        blocking_rule_comparisons_chart,
+        blocking_rule_comparisons_records,
+        require_altair,
+    )
+
+    require_altair()  # before the counting, which takes a while on big inputs
+    records = count_comparisons_from_blocking_rules(
+        splink_dataframe_or_dataframes,
+        blocking_rules=blocking_rules,
+        link_type=link_type,
+        unique_id_column_name=unique_id_column_name,
+        source_dataset_column_name=source_dataset_column_name,
+        backend=backend,
+    )
+    return blocking_rule_comparisons_chart(blocking_rule_comparisons_records(records))
+
+
 def _block_sides(table, rule: BlockingRule, link_type: str, plan_groups: np.ndarray):
     """Per non-null group: (count_l, count_r) as Splink's pre-filter SQL counts them.
 
@@ -282,6 +336,22 @@ def _key_values(table, rule: BlockingRule, groups: np.ndarray, group_index: np.n
     return out
 
 
+def check_n_largest(n_largest) -> int:
+    """``n_largest`` as an int, or a SettingsError naming the value (a positive integer).
+
+    >>> check_n_largest(0)
+    Traceback (most recent call last):
+    ...
+    gpulink.errors.SettingsError: n_largest must be a positive integer (the number of blocks to return), got 0; pass e.g. n_largest=5
+    """
+    if not is_integer(n_largest) or n_largest < 1:
+        raise SettingsError(
+            "n_largest must be a positive integer (the number of blocks to return), got "
+            f"{n_largest!r}; pass e.g. n_largest=5"
+        )
+    return int(n_largest)
+
+
 def n_largest_blocks(
     splink_dataframe_or_dataframes,
     *,
@@ -294,10 +364,22 @@ def n_largest_blocks(
 ) -> pd.DataFrame:
     """Splink's ``n_largest_blocks``: the key values of the blocks with most pre-filter pairs.
 
-    Columns ``key_0, key_1, ..., count_l, count_r, block_count`` (Splink's), largest first.
+    Columns ``key_0, key_1, ..., count_l, count_r, block_count`` (Splink's), largest first; a
+    block's pre-filter pairs are ``count_l * count_r`` (every record on both sides, so self-pairs
+    and both orders are in; with two link_only inputs, left is the first, right the second).
+    Blocks with the same ``block_count`` come in the order of gpulink's group ids (the encoded
+    key values'); Splink's ``ORDER BY ... LIMIT`` leaves their order (and so which tied blocks
+    make the cut) to DuckDB.
 
-    >>> # n_largest_blocks(df, blocking_rule=block_on("city"), link_type="dedupe_only")
+    >>> import pandas as pd
+    >>> from gpulink import block_on
+    >>> df = pd.DataFrame({"unique_id": [1, 2, 3, 4], "city": ["a", "a", "a", "b"]})
+    >>> n_largest_blocks(df, blocking_rule=block_on("city"), link_type="dedupe_only")
+      key_0  count_l  count_r  block_count
+    0     a        3        3            9
+    1     b        1        1            1
     """
+    n_largest = check_n_largest(n_largest)
     rule = to_blocking_rule(blocking_rule)
     table = _record_table(
         splink_dataframe_or_dataframes,
@@ -338,6 +420,7 @@ def largest_blocks(
     >>> # largest_blocks(df, blocking_rules=[block_on("dob"), block_on("city")],
     >>> #     link_type="dedupe_only")
     """
+    n_largest = check_n_largest(n_largest)
     rules = to_blocking_rules(blocking_rules)
     table = _record_table(
         splink_dataframe_or_dataframes,
@@ -359,6 +442,8 @@ def largest_blocks(
 
 
 __all__ = [
+    "chart_comparisons_from_blocking_rules",
+    "check_n_largest",
     "count_comparisons_from_blocking_rule",
     "count_comparisons_from_blocking_rules",
     "cumulative_comparisons_to_be_scored_from_blocking_rules_data",

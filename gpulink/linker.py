@@ -700,22 +700,118 @@ class LinkerMisc:
 
 
 class LinkerBlockingAnalysis:
-    """``linker.blocking_analysis``: exact pair counts of the model's blocking rules."""
+    """``linker.blocking_analysis``: Splink 5's blocking analysis over the linker's records,
+    link type and ids, counted exactly (``record_sample_proportion`` is accepted and ignored:
+    nothing is sampled). Rules are any the model's blocking rules could be, and need not be the
+    model's; the methods that take a list default to the model's prediction rules.
+
+    >>> import gpulink as gl
+    >>> from gpulink.datasets import synthetic_people
+    >>> s = gl.SettingsCreator("dedupe_only", [],
+    ...     blocking_rules_to_generate_predictions=[gl.block_on("surname"), gl.block_on("dob")])
+    >>> linker = gl.Linker(synthetic_people(200, seed=3), s, backend="cpu")
+    >>> [r["match_key"] for r in linker.blocking_analysis.count_comparisons_from_blocking_rules()]
+    [0, 1]
+    """
 
     def __init__(self, linker: Linker):
         self._linker = linker
 
+    def _rules(self, blocking_rules, what: str):
+        """The rules (the model's prediction rules when None), their columns checked against
+        the input and encoded."""
+        linker = self._linker
+        if blocking_rules is None:
+            blocking_rules = linker.settings.blocking_rules
+            if not blocking_rules:
+                raise SettingsError(
+                    f"blocking_analysis.{what}: the model has no "
+                    "blocking_rules_to_generate_predictions; add them to the settings or pass "
+                    "blocking_rules to this method"
+                )
+        rules = to_blocking_rules(blocking_rules)
+        exprs = list(dict.fromkeys(e for rule in rules for e in rule.expressions))
+        columns = sorted({c for e in exprs for c in parse(e).columns})
+        check_columns(linker._data, columns, used_by=f"the blocking rules of {what}")
+        linker._record_table().ensure_columns({e: None for e in exprs})
+        return rules
+
     def count_comparisons_from_blocking_rules(self, blocking_rules=None, **kwargs) -> list[dict]:
         """Splink's per-rule marginal and cumulative counts, exact (``record_sample_proportion``
-        is accepted and ignored: nothing is sampled)."""
+        is accepted and ignored: nothing is sampled). ``blocking_rules`` defaults to the
+        model's prediction rules.
+
+        >>> import gpulink as gl
+        >>> from gpulink.datasets import synthetic_people
+        >>> s = gl.SettingsCreator("dedupe_only", [])
+        >>> linker = gl.Linker(synthetic_people(200, seed=3), s, backend="cpu")
+        >>> r = linker.blocking_analysis.count_comparisons_from_blocking_rules(
+        ...     [gl.block_on("surname"), gl.block_on("dob")])
+        >>> r[-1]["cumulative_comparison_count"] >= r[0]["marginal_comparison_count"]
+        True
+        """
         from gpulink.blocking_analysis import count_comparisons_from_blocking_rules
 
         linker = self._linker
         kwargs.pop("record_sample_proportion", None)
-        rules = to_blocking_rules(
-            linker.settings.blocking_rules if blocking_rules is None else blocking_rules
-        )
+        rules = self._rules(blocking_rules, "count_comparisons_from_blocking_rules")
         return count_comparisons_from_blocking_rules(
             linker._record_table(), blocking_rules=rules, link_type=linker.settings.link_type,
             **kwargs,
         )  # fmt: skip
+
+    def chart_comparisons_from_blocking_rules(
+        self, blocking_rules=None, *, record_sample_proportion: float = 1.0
+    ):
+        """Splink 5's chart of the pairs each rule adds to those of the rules before it, over
+        the linker's records (see :func:`gpulink.blocking_analysis.chart_comparisons_from_blocking_rules`;
+        its data are Splink's records, exact). ``blocking_rules`` defaults to the model's
+        prediction rules; ``record_sample_proportion`` is accepted and ignored.
+
+        >>> import gpulink as gl
+        >>> from gpulink.datasets import synthetic_people
+        >>> from gpulink.visualisations import chart_records
+        >>> s = gl.SettingsCreator("dedupe_only", [],
+        ...     blocking_rules_to_generate_predictions=[gl.block_on("surname"), gl.block_on("dob")])
+        >>> linker = gl.Linker(synthetic_people(200, seed=3), s, backend="cpu")
+        >>> chart = linker.blocking_analysis.chart_comparisons_from_blocking_rules()
+        >>> [r["blocking_rule"] for r in chart_records(chart)]
+        ['l."surname" = r."surname"', 'l."dob" = r."dob"']
+        """
+        from gpulink.visualisations import (
+            blocking_rule_comparisons_chart,
+            blocking_rule_comparisons_records,
+            require_altair,
+        )
+
+        require_altair()
+        records = self.count_comparisons_from_blocking_rules(blocking_rules)
+        return blocking_rule_comparisons_chart(blocking_rule_comparisons_records(records))
+
+    def n_largest_blocks(self, blocking_rule, *, n_largest: int = 5) -> LinkResult:
+        """Splink 5's ``n_largest_blocks`` over the linker's records: the key values of the
+        ``n_largest`` blocks with most pre-filter pairs (columns ``key_0, ..., count_l, count_r,
+        block_count``, largest first; see :func:`gpulink.blocking_analysis.n_largest_blocks`,
+        which also says how ties are ordered). Returns a :class:`~gpulink.results.LinkResult`
+        (``as_pandas_dataframe()``, as Splink's ``SplinkDataFrame``).
+
+        >>> import gpulink as gl
+        >>> from gpulink.datasets import synthetic_people
+        >>> s = gl.SettingsCreator("dedupe_only", [])
+        >>> linker = gl.Linker(synthetic_people(200, seed=3), s, backend="cpu")
+        >>> blocks = linker.blocking_analysis.n_largest_blocks(gl.block_on("surname"), n_largest=3)
+        >>> list(blocks.as_pandas_dataframe().columns)
+        ['key_0', 'count_l', 'count_r', 'block_count']
+        """
+        from gpulink.blocking_analysis import check_n_largest, n_largest_blocks
+
+        linker = self._linker
+        n_largest = check_n_largest(n_largest)
+        (rule,) = self._rules([blocking_rule], "n_largest_blocks")
+        frame = n_largest_blocks(
+            linker._record_table(),
+            blocking_rule=rule,
+            link_type=linker.settings.link_type,
+            n_largest=n_largest,
+        )
+        return LinkResult(pa.Table.from_pandas(frame, preserve_index=False))
