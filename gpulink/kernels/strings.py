@@ -56,10 +56,10 @@ WORD = 64
 #: choose, at compile time, the form that suits the target.
 ON_GPU = False
 
-#: Code points the CPU's Jaro pattern table covers (a pattern with others scans its windows).
+#: Code points the CPU's pattern table (Jaro, Levenshtein) covers; a pattern with others scans.
 TABLE_CODE_POINTS = 256
 
-#: Scratch ints of the CPU's Jaro pattern table: a 64-bit match mask per code point below 256.
+#: Scratch ints of the CPU's pattern table: a 64-bit match mask per code point below 256.
 PATTERN_TABLE_INTS = 2 * TABLE_CODE_POINTS
 
 #: Jaro match windows at least this wide use the pattern table (on the CPU).
