@@ -295,8 +295,7 @@ def labelled_pairs_from_table(linker, labels) -> LabelledPairs:
 def score_record_pairs(linker, left: np.ndarray, right: np.ndarray):
     """Match weights of explicit record pairs (indices into the linker's records, ``left <
     right``) and whether a prediction rule produces each pair."""
-    from gpulink.predict import ScoredPairs, pairs_table
-    from gpulink.realtime import _found_by_rules, _with_weights
+    from gpulink.realtime import _found_by_rules, scored_pairs_table
 
     rules = prediction_rules(linker.settings)
     s = copy.copy(linker.settings)
@@ -304,12 +303,7 @@ def score_record_pairs(linker, left: np.ndarray, right: np.ndarray):
     s.retain_intermediate_calculation_columns = True
     scorer = linker._scorer(rules)
     scorer.settings = s
-    gammas = scorer.gammas_of_pairs(left, right)
-    scored = ScoredPairs(
-        left=left, right=right, match_weight=np.zeros(len(left)),
-        match_key=np.zeros(len(left), np.int32), gammas=gammas,
-    )  # fmt: skip
-    out = _with_weights(pairs_table(scorer, scored), s)
+    out = scored_pairs_table(scorer, s, left, right)
     weight = out["match_weight"].to_numpy()
     return weight, _found_by_rules(linker._record_table(), rules, left, right)
 

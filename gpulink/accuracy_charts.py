@@ -39,24 +39,18 @@ def accuracy_chart(table: pa.Table, output_type: str, add_metrics: list[str]):
         alt.Tooltip("tn:Q", title="TN"),
         alt.Tooltip("fn:Q", title="FN"),
     ]
-    if output_type == "roc":
+    curves = {
+        "roc": ("Receiver operating characteristic", "fp_rate", "False positive rate",
+                "tp_rate", "True positive rate (recall)"),
+        "precision_recall": ("Precision-recall", "recall", "Recall", "precision", "Precision"),
+    }  # fmt: skip
+    if output_type in curves:
+        title, x, x_title, y, y_title = curves[output_type]
         return (
-            alt.Chart(data, title="Receiver operating characteristic")
+            alt.Chart(data, title=title)
             .mark_line(point=True)
             .encode(
-                x=alt.X("fp_rate:Q", title="False positive rate"),
-                y=alt.Y("tp_rate:Q", title="True positive rate (recall)"),
-                tooltip=tooltip,
-            )
-        )
-    if output_type == "precision_recall":
-        return (
-            alt.Chart(data, title="Precision-recall")
-            .mark_line(point=True)
-            .encode(
-                x=alt.X("recall:Q", title="Recall"),
-                y=alt.Y("precision:Q", title="Precision"),
-                tooltip=tooltip,
+                x=alt.X(f"{x}:Q", title=x_title), y=alt.Y(f"{y}:Q", title=y_title), tooltip=tooltip
             )
         )
     metrics = ["precision", "recall"] + [m for m in add_metrics if m not in ("precision", "recall")]

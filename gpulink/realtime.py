@@ -226,12 +226,7 @@ class RecordScorer:
         li = np.repeat(np.arange(n_left, dtype=np.int64), n_right)
         ri = np.tile(np.arange(n_left, n_left + n_right, dtype=np.int64), n_left)
         with _threads_for(len(li)):
-            gammas = scorer.gammas_of_pairs(li, ri)
-            scored = ScoredPairs(
-                left=li, right=ri, match_weight=np.zeros(len(li)),
-                match_key=np.zeros(len(li), np.int32), gammas=gammas,
-            )  # fmt: skip
-            out = _with_weights(pairs_table(scorer, scored), s)
+            out = scored_pairs_table(scorer, s, li, ri)
         if include_found_by_blocking_rules:
             found = _found_by_rules(table, rules, li, ri)
             out = out.append_column("found_by_blocking_rules", pa.array(found))
@@ -366,6 +361,17 @@ def weights_from_columns(out: pa.Table, settings) -> np.ndarray:
             if col in out.column_names:
                 weight = weight + out.column(col).to_numpy()
     return weight
+
+
+def scored_pairs_table(scorer, settings, left: np.ndarray, right: np.ndarray) -> pa.Table:
+    """Explicit record pairs ``(left[k], right[k])`` scored by ``scorer`` as predict's output
+    table, with ``match_weight`` and ``match_probability`` summed from its intermediate columns
+    (``settings`` retains them; :func:`weights_from_columns`)."""
+    scored = ScoredPairs(
+        left=left, right=right, match_weight=np.zeros(len(left)),
+        match_key=np.zeros(len(left), np.int32), gammas=scorer.gammas_of_pairs(left, right),
+    )  # fmt: skip
+    return _with_weights(pairs_table(scorer, scored), settings)
 
 
 def _with_weights(out: pa.Table, settings) -> pa.Table:

@@ -37,8 +37,8 @@ def self_link_scores(linker) -> pa.Table:
     is the prior plus each comparison's level weight and term-frequency adjustment, added up
     as predict's ``mw_*`` columns are.
     """
-    from gpulink.predict import ScoredPairs, Scorer, match_probability, pairs_table
-    from gpulink.realtime import weights_from_columns
+    from gpulink.predict import Scorer, match_probability
+    from gpulink.realtime import scored_pairs_table
 
     s = copy.copy(linker.settings)  # the intermediate columns hold every term of the weight
     s.retain_matching_columns = False
@@ -48,13 +48,8 @@ def self_link_scores(linker) -> pa.Table:
         table, s, [], use_tf=True, backend=linker.backend,
         packed_cache=linker.__dict__.setdefault("_packed_cache", {}),
     )  # fmt: skip
-    n = table.n_records
-    records = np.arange(n, dtype=np.int64)
-    scored = ScoredPairs(
-        left=records, right=records, match_weight=np.zeros(n), match_key=np.zeros(n, np.int32),
-        gammas=scorer.gammas_of_pairs(records, records),
-    )  # fmt: skip
-    weight = weights_from_columns(pairs_table(scorer, scored), s)
+    records = np.arange(table.n_records, dtype=np.int64)
+    weight = scored_pairs_table(scorer, s, records, records)["match_weight"].to_numpy()
     cols = {}
     if s.link_type != "dedupe_only" and table.source_dataset is not None:
         cols[s.source_dataset_column_name] = table.source_dataset
