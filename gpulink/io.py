@@ -183,7 +183,10 @@ def _read_path(path: Path, what: str = "input") -> pa.Table:
         import pyarrow.parquet as pq
 
         try:
-            return pq.read_table(path)
+            if path.is_dir():
+                return pq.read_table(path)
+            # one file: ParquetFile reads it without pyarrow.dataset (and Acero) loaded
+            return pq.ParquetFile(path).read()
         except (pa.ArrowException, OSError) as exc:
             if path.is_dir():
                 others = sorted(
@@ -425,18 +428,33 @@ def _check_unique_id(
         )
     if not check_duplicates:
         return
-    keys = [uid] if sd_col is None or sd_col not in table.column_names else [sd_col, uid]
-    counts = table.select(keys).group_by(keys).aggregate([([], "count_all")])
-    dup = counts.filter(pc.greater(counts["count_all"], 1))
-    if dup.num_rows:
-        row = dup.slice(0, 1).to_pylist()[0]
-        where = f" in source dataset {row[sd_col]!r}" if len(keys) == 2 else ""
-        raise InputError(
-            f"the unique id column {uid!r} has {dup.num_rows} duplicated values{where} (first: "
-            f"{row[uid]!r}, {row['count_all']} times); ids must be unique"
-            f"{' within each source dataset' if len(keys) == 2 else ''}: deduplicate the rows "
-            f"or create a new id column"
-        )
+    by_dataset = sd_col is not None and sd_col in table.column_names
+    keys = _id_keys(col, table.column(sd_col) if by_dataset else None)
+    if len(pc.unique(keys)) == len(keys):
+        return
+    # value_counts, not group_by: a hash kernel, without loading Acero's libraries (+50 MiB)
+    counts = pc.value_counts(keys)
+    dup = counts.filter(pc.greater(counts.field("counts"), 1))
+    row = table.slice(pc.index(keys, dup.field("values")[0]).as_py(), 1)
+    where = f" in source dataset {row[sd_col][0].as_py()!r}" if by_dataset else ""
+    raise InputError(
+        f"the unique id column {uid!r} has {len(dup)} duplicated values{where} (first: "
+        f"{row[uid][0].as_py()!r}, {dup.field('counts')[0].as_py()} times); ids must be unique"
+        f"{' within each source dataset' if by_dataset else ''}: deduplicate the rows "
+        f"or create a new id column"
+    )
+
+
+def _id_keys(uid: pa.ChunkedArray, source_dataset: pa.ChunkedArray | None) -> pa.Array:
+    """One hashable key per record: the id, or (source dataset, id) as one string."""
+    if source_dataset is None:
+        return uid.combine_chunks()
+    sd = pc.cast(source_dataset, pa.large_string())
+    # the unit separator cannot be confused with text a source dataset name holds
+    separator = pa.scalar("\x1f", pa.large_string())
+    return pc.binary_join_element_wise(
+        sd, pc.cast(uid, pa.large_string()), separator
+    ).combine_chunks()
 
 
 def _check_source_dataset(table: pa.Table, sd_col: str, link_type: str) -> None:

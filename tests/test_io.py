@@ -177,3 +177,22 @@ def test_link_only_with_an_empty_table_says_which():
 def test_a_dict_of_columns_with_mixed_types_names_the_column():
     with pytest.raises(InputError, match="column 'name' of the dict mixes types"):
         normalise_input({"unique_id": [1, 2], "name": ["a", float("nan")]})
+
+
+def test_reading_and_checking_ids_load_neither_acero_nor_datasets(tmp_path):
+    """A parquet file is read, and ids checked for duplicates, without pyarrow.dataset or
+    Acero: their shared libraries add ~50 MiB to a process's resident memory."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "records.parquet"
+    pq.write_table(pa.table({"source_dataset": ["a", "b", "b"], "unique_id": [1, 1, 2]}), path)
+    code = (
+        "import sys, gpulink.io as io\n"
+        f"t = io.to_arrow({str(path)!r})\n"
+        "io.normalise_input(t, link_type='link_and_dedupe')\n"
+        "io.normalise_input(t.drop_columns(['source_dataset']).slice(1))\n"
+        "print(sorted(m for m in ('pyarrow.acero', 'pyarrow.dataset') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
