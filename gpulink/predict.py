@@ -350,8 +350,13 @@ def compact_parts(span: int, counts: np.ndarray, *arrays: np.ndarray) -> tuple[n
 
     >>> compact_parts(6, np.array([1, 2]), np.arange(6))[0].tolist()
     [0, 3, 4]
+    >>> rows = np.arange(6)
+    >>> compact_parts(6, np.array([3, 3]), rows)[0] is rows  # every row written: no copy
+    True
     """
     n_parts = len(counts)
+    if int(np.sum(counts)) == span:
+        return arrays
     pieces = [
         (span * k // n_parts, int(c)) for k, c in enumerate(np.asarray(counts).tolist()) if c > 0
     ]
