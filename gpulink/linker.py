@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from gpulink.backend import resolve_backend
 from gpulink.blocking import prediction_rules, to_blocking_rules
@@ -127,6 +128,9 @@ class Linker:
         check_columns(self._data, sorted(self._raw_columns_used()))
         s.retained_input_columns(self._data.column_names)  # raises on a missing column
         self._table = None
+        # register_term_frequency_lookup: canonical column -> lookup; register_blocked_pairs_...
+        self._tf_lookups: dict[str, pa.Table] = {}
+        self._registered_pairs = None
         self._estimates = ParameterEstimates()
         self._em_sessions: list = []
         self.timings: dict[str, float] = {"load": time.perf_counter() - start}
@@ -164,8 +168,15 @@ class Linker:
                 ),
                 link_type=s.link_type,
             )
+            self._table.tf_lookups = self._tf_lookups
             self.timings["encode"] = time.perf_counter() - start
         return self._table
+
+    def _drop_caches(self) -> None:
+        """Forget what was derived from the encoded records' columns and term frequencies (the
+        packed kernel columns, real-time scoring's lookups); they are rebuilt on next use."""
+        self.__dict__.pop("_packed_cache", None)
+        self.__dict__.pop("_record_scorer", None)
 
     def _scorer(self, rules, *, use_tf: bool = True):
         from gpulink.predict import Scorer
@@ -186,6 +197,37 @@ class Linker:
 
     def __repr__(self) -> str:
         return f"<gpulink.Linker {self.settings.link_type} on {self.backend.name}, {self._data.num_rows} records>"
+
+
+#: Splink 5's refusals once blocked pairs are registered (``SplinkException`` there).
+REGISTERED_PREDICT_CHUNK = (
+    "Blocked pairs have been manually registered; call linker.inference.predict() to score "
+    "them. linker.inference.predict_chunk() is only for letting gpulink compute blocking for a "
+    "specific chunk (linker.table_management.invalidate_cache() drops the registered pairs)."
+)
+REGISTERED_PREDICT_CHUNKS = (
+    "predict(num_chunks_left=..., num_chunks_right=...) cannot be used when blocked pairs have "
+    "been manually registered using linker.table_management.register_blocked_pairs_for_predict()"
+    ". gpulink cannot own chunking of a table you have already materialised. Call "
+    "linker.inference.predict() with no chunk arguments to score the registered table."
+)
+
+
+def _check_chunk_pairs(chunk_pairs) -> int:
+    from gpulink.predict import DEFAULT_CHUNK_PAIRS
+
+    if chunk_pairs is None:
+        return DEFAULT_CHUNK_PAIRS
+    if not is_integer(chunk_pairs) or chunk_pairs < 1:
+        raise SettingsError(f"chunk_pairs must be a positive integer, got {chunk_pairs!r}")
+    return int(chunk_pairs)
+
+
+def _check_warning_mode(warning_mode) -> None:
+    if warning_mode not in ("auto", "always", "never"):
+        raise SettingsError(
+            f"warning_mode must be one of 'auto', 'always' or 'never'; got {warning_mode!r}"
+        )
 
 
 class LinkerInference:
@@ -226,6 +268,9 @@ class LinkerInference:
         self,
         threshold_match_probability: float | None = None,
         threshold_match_weight: float | None = None,
+        num_chunks_left: int | None = None,
+        num_chunks_right: int | None = None,
+        warning_mode: str = "auto",
         *,
         chunk_pairs: int | None = None,
     ) -> PredictionResult:
@@ -237,21 +282,30 @@ class LinkerInference:
         and ``tf_*``/``mw_*`` (``retain_intermediate_calculation_columns``), the columns only
         the blocking rules read (``retain_matching_columns``), ``additional_columns_to_retain``
         and match_key.
+
+        Once blocked pairs are registered (``linker.table_management.
+        register_blocked_pairs_for_predict``), predict scores exactly those, as Splink: each
+        with its registered ``match_key``, oriented as predict orients pairs (the smaller id
+        on the left). Splink 5's ``num_chunks_left``/``num_chunks_right`` are accepted
+        (refused with registered pairs, as in Splink) and change nothing: gpulink always scores
+        in bounded chunks of the pair space (``chunk_pairs`` pair indices per launch), and the
+        union of Splink's chunks is this result; for one chunk use :meth:`predict_chunk`.
+        ``warning_mode`` is Splink's ('auto', 'always' or 'never'; gpulink does not warn).
         """
-        from gpulink.predict import (
-            DEFAULT_CHUNK_PAIRS,
-            keeps_gammas,
-            pairs_table,
-            threshold_to_weight,
-        )
 
         linker = self._linker
-        if chunk_pairs is None:
-            chunk_pairs = DEFAULT_CHUNK_PAIRS
-        elif not is_integer(chunk_pairs) or chunk_pairs < 1:
-            raise SettingsError(f"chunk_pairs must be a positive integer, got {chunk_pairs!r}")
-        chunk_pairs = int(chunk_pairs)
-        if linker.client is not None:
+        chunk_pairs = _check_chunk_pairs(chunk_pairs)
+        registered = linker._registered_pairs
+        if registered is not None and (num_chunks_left is not None or num_chunks_right is not None):
+            raise SettingsError(REGISTERED_PREDICT_CHUNKS)
+        for name, value in (("num_chunks_left", num_chunks_left),
+                            ("num_chunks_right", num_chunks_right)):  # fmt: skip
+            if value is not None and (not is_integer(value) or value < 1):
+                raise SettingsError(
+                    f"{name} must be a positive integer (the number of chunks), got {value!r}"
+                )
+        _check_warning_mode(warning_mode)
+        if linker.client is not None and registered is None:
             from gpulink.distributed import predict_distributed
 
             result = predict_distributed(
@@ -262,12 +316,35 @@ class LinkerInference:
             )  # fmt: skip
             result.linker_id = id(linker)
             return result
+        if registered is not None:
+            from gpulink.blocked_pairs import registered_plan
+            from gpulink.blocking import to_blocking_rules
+
+            rules = to_blocking_rules(linker.settings.blocking_rules)
+            scorer = linker._scorer(rules)
+            plan = registered_plan(scorer.table, registered)
+            return self._score_plan(
+                scorer, plan, threshold_match_probability, threshold_match_weight,
+                chunk_pairs, match_keys=registered.match_keys,
+            )  # fmt: skip
+        scorer = linker._scorer(prediction_rules(linker.settings))
+        return self._score_plan(
+            scorer, scorer.plan(), threshold_match_probability, threshold_match_weight,
+            chunk_pairs,
+        )  # fmt: skip
+
+    def _score_plan(
+        self, scorer, plan, threshold_match_probability, threshold_match_weight, chunk_pairs,
+        *, match_keys: pa.Array | None = None,
+    ) -> PredictionResult:  # fmt: skip
+        """Score the pairs of ``plan`` (predict's, a chunk's, or registered pairs', whose
+        ``match_key`` is ``match_keys[rule]``) in bounded chunks of its pair-index space."""
+        from gpulink.predict import keeps_gammas, pairs_table, threshold_to_weight
+
+        linker = self._linker
         settings = linker.settings
-        rules = prediction_rules(settings)
         threshold = threshold_to_weight(threshold_match_probability, threshold_match_weight)
         start = time.perf_counter()
-        scorer = linker._scorer(rules)
-        plan = scorer.plan()
         plan_pairs = plan.n_candidates
         with progress_bar(plan_pairs, "scoring pairs") as progress:
             scored = scorer.score(
@@ -278,6 +355,10 @@ class LinkerInference:
                 progress=progress,
             )
         table = pairs_table(scorer, scored)
+        if match_keys is not None:
+            at = table.column_names.index("match_key")
+            keys = pc.take(match_keys, pa.array(scored.match_key.astype(np.int32)))
+            table = table.set_column(at, "match_key", keys)
         seconds = time.perf_counter() - start
         linker.timings["predict"] = seconds
         linker.last_predict_stats = {
@@ -295,6 +376,120 @@ class LinkerInference:
         result = PredictionResult(table, scored.left, scored.right)
         result.linker_id = id(linker)
         return result
+
+    def predict_chunk(
+        self,
+        left_chunk: tuple[int, int] | None = None,
+        right_chunk: tuple[int, int] | None = None,
+        threshold_match_probability: float | None = None,
+        threshold_match_weight: float | None = None,
+        warning_mode: str = "auto",
+        *,
+        chunk_pairs: int | None = None,
+    ) -> PredictionResult:
+        """Splink 5's ``predict_chunk``: predict's scored pairs whose left record is in
+        ``left_chunk`` and whose right record is in ``right_chunk``.
+
+        A chunk is ``(chunk_number, total_chunks)``, 1-indexed, e.g. ``(1, 3)``; None (or
+        ``(1, 1)``) is every record. A record's chunk is Splink's: ``(ABS(hash(id)) % total) +
+        1`` with DuckDB's ``hash()`` of its composite unique id (the id for dedupe_only,
+        ``source_dataset || '-__-' || id`` for link jobs; integer and string ids, see
+        :mod:`gpulink.chunking`), and the left record is the one with the smaller id, so a
+        chunk holds Splink's pairs. Over every ``(i of n) x (j of m)`` the chunks are disjoint
+        and together are ``predict()``'s pairs, with its weights; each chunk walks only its own
+        pairs. Columns and thresholds as :meth:`predict`. Not available once blocked pairs are
+        registered (``register_blocked_pairs_for_predict``): then call :meth:`predict`.
+        ``warning_mode`` is Splink's ('auto', 'always' or 'never'; gpulink does not warn).
+
+        >>> import gpulink as gl, gpulink.comparison_library as cl
+        >>> from gpulink.datasets import synthetic_people
+        >>> s = gl.SettingsCreator("dedupe_only", [cl.ExactMatch("first_name")],
+        ...     blocking_rules_to_generate_predictions=[gl.block_on("surname")])
+        >>> linker = gl.Linker(synthetic_people(300, seed=2), s, backend="cpu")
+        >>> chunks = [linker.inference.predict_chunk((i, 2), (j, 3))
+        ...           for i in (1, 2) for j in (1, 2, 3)]
+        >>> sum(len(c) for c in chunks) == len(linker.inference.predict())
+        True
+        """
+        from gpulink.chunking import build_chunk_plan, check_chunk, chunk_mask
+
+        linker = self._linker
+        if linker._registered_pairs is not None:
+            raise SettingsError(REGISTERED_PREDICT_CHUNK)
+        left_chunk = check_chunk(left_chunk, "left_chunk")
+        right_chunk = check_chunk(right_chunk, "right_chunk")
+        chunk_pairs = _check_chunk_pairs(chunk_pairs)
+        _check_warning_mode(warning_mode)
+        scorer = linker._scorer(prediction_rules(linker.settings))
+        left, right = chunk_mask(scorer.table, left_chunk), chunk_mask(scorer.table, right_chunk)
+        if left is None and right is None:
+            plan = scorer.plan()
+        else:
+            plan = build_chunk_plan(
+                scorer.table, scorer.rules, linker.settings.link_type, left, right
+            )
+        return self._score_plan(
+            scorer, plan, threshold_match_probability, threshold_match_weight, chunk_pairs
+        )
+
+    def compute_blocked_pairs_for_predict(self) -> PredictionResult:
+        """Splink 5's candidate pairs that :meth:`predict` scores (the prediction blocking
+        rules, cross-rule dedup applied), materialised, unscored.
+
+        Columns: Splink's ``match_key`` (the rule, as a string), ``join_key_l`` and
+        ``join_key_r`` (Splink's composite unique ids: the id for dedupe_only,
+        ``source_dataset || '-__-' || id`` for link jobs), then predict's source dataset
+        ``_l``/``_r`` (link jobs) and unique id ``_l``/``_r`` columns. Write it out and, in
+        another job, pass it to ``linker.table_management.register_blocked_pairs_for_predict``
+        so that predict scores exactly these pairs (see :mod:`gpulink.blocked_pairs`).
+
+        >>> import gpulink as gl, gpulink.comparison_library as cl
+        >>> from gpulink.datasets import synthetic_people
+        >>> s = gl.SettingsCreator("dedupe_only", [cl.ExactMatch("first_name")],
+        ...     blocking_rules_to_generate_predictions=[gl.block_on("surname")])
+        >>> linker = gl.Linker(synthetic_people(300, seed=2), s, backend="cpu")
+        >>> pairs = linker.inference.compute_blocked_pairs_for_predict()
+        >>> len(pairs) == len(linker.inference.predict())
+        True
+        >>> pairs.columns[:3]
+        ['match_key', 'join_key_l', 'join_key_r']
+        """
+        return self.compute_blocked_pairs_for_predict_chunk()
+
+    def compute_blocked_pairs_for_predict_chunk(
+        self,
+        left_chunk: tuple[int, int] | None = None,
+        right_chunk: tuple[int, int] | None = None,
+    ) -> PredictionResult:
+        """Splink 5's candidate pairs of one chunk (those :meth:`predict_chunk` scores with the
+        same chunks), as :meth:`compute_blocked_pairs_for_predict`'s table.
+
+        >>> import gpulink as gl, gpulink.comparison_library as cl
+        >>> from gpulink.datasets import synthetic_people
+        >>> s = gl.SettingsCreator("dedupe_only", [cl.ExactMatch("first_name")],
+        ...     blocking_rules_to_generate_predictions=[gl.block_on("surname")])
+        >>> linker = gl.Linker(synthetic_people(300, seed=2), s, backend="cpu")
+        >>> pairs = linker.inference.compute_blocked_pairs_for_predict_chunk((1, 2), (2, 2))
+        >>> len(pairs) == len(linker.inference.predict_chunk((1, 2), (2, 2)))
+        True
+        """
+        from gpulink.blocked_pairs import blocked_pairs_result
+        from gpulink.chunking import build_chunk_plan, check_chunk, chunk_mask
+
+        linker = self._linker
+        left_chunk = check_chunk(left_chunk, "left_chunk")
+        right_chunk = check_chunk(right_chunk, "right_chunk")
+        rules = prediction_rules(linker.settings)
+        table = linker._record_table()
+        linker.blocking_analysis._rules(rules, "compute_blocked_pairs_for_predict")
+        left, right = chunk_mask(table, left_chunk), chunk_mask(table, right_chunk)
+        if left is None and right is None:
+            from gpulink.blocking import build_plan
+
+            plan = build_plan(table, rules, linker.settings.link_type)
+        else:
+            plan = build_chunk_plan(table, rules, linker.settings.link_type, left, right)
+        return blocked_pairs_result(linker, plan)
 
     def score_pair(self, record_left, record_right, include_found_by_blocking_rules=False):
         """Splink 5's ``score_pair``: score two records (dicts) that need not be in the input.

@@ -408,7 +408,9 @@ def _tf_of_pairs(scorer: Scorer, col: int, left: np.ndarray, right: np.ndarray):
     out = []
     for side in (left, right):
         c = codes[side]
-        out.append(np.where(c >= 0, tf[base + np.maximum(c, 0)], np.nan))
+        value = tf[base + np.maximum(c, 0)]
+        # -1.0 in ``tf``: a value without a term frequency (a registered lookup lacks it)
+        out.append(np.where((c >= 0) & (value >= 0), value, np.nan))
     return out[0], out[1]
 
 

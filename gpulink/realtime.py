@@ -185,8 +185,17 @@ class RecordScorer:
         """Value -> its term frequency in the linker's input (built once per column)."""
         key = (expr, kind)
         if key not in self._tf_lookups:
-            col = self._linker._record_table().ensure_column(expr, kind)
-            self._tf_lookups[key] = dict(zip(col.dictionary.to_pylist(), col.tf.tolist()))
+            table = self._linker._record_table()
+            col = table.ensure_column(expr, kind)
+            registered = table.tf_lookups.get(col.expression)
+            if registered is not None and registered.column(0).type == col.dictionary.type:
+                # a registered lookup gives values the input lacks too (Splink joins to it)
+                values, tf = registered.column(0).to_pylist(), registered.column(1).to_pylist()
+            else:
+                values = col.dictionary.to_pylist()
+                # -1.0: a value a registered lookup lacks
+                tf = np.where(col.tf >= 0, col.tf, np.nan).tolist()
+            self._tf_lookups[key] = dict(zip(values, tf))
         return self._tf_lookups[key]
 
     def _record_tf(self, table: RecordTable, given: dict, n_left: int, kinds) -> dict:

@@ -20,7 +20,7 @@ CONTRACT (shared by blocking, kernels, training and prediction; the encoder fill
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
@@ -96,6 +96,9 @@ class RecordTable:
     # input_row[i]: the row of the (normalised) input table that became record i
     input_row: np.ndarray | None = None
     source_dataset_column: str | None = None
+    # user-registered term frequencies (``register_term_frequency_lookup``): canonical
+    # expression of an input column -> its lookup table (values in the column's type, tf)
+    tf_lookups: dict[str, pa.Table] = field(default_factory=dict)
 
     @property
     def n_records(self) -> int:
@@ -135,8 +138,16 @@ class RecordTable:
         key = canonical(expression)
         existing = self.columns.get(key)
         if existing is None or (kind is not None and existing.kind != kind):
-            self.columns[key] = encode_column(self.data, expression, kind=kind)
+            self.columns[key] = self.with_tf_lookup(encode_column(self.data, expression, kind=kind))
         return self.columns[key]
+
+    def with_tf_lookup(self, encoded: EncodedColumn) -> EncodedColumn:
+        """``encoded`` with the registered term frequencies of its column, if any (see
+        :func:`looked_up_tf`); otherwise unchanged."""
+        lookup = self.tf_lookups.get(encoded.expression)
+        if lookup is None:
+            return encoded
+        return replace(encoded, tf=looked_up_tf(self.data, encoded, lookup))
 
     def ensure_columns(self, expressions: dict[str, str | None]) -> None:
         """Encode the missing ones of ``{expression: kind}`` at once, on several threads.
@@ -173,7 +184,28 @@ class RecordTable:
                 for key, (expression, kind) in todo.items()
             }
             encoded = {key: future.result() for key, future in futures.items()}
-        self.columns.update(encoded)
+        self.columns.update({key: self.with_tf_lookup(col) for key, col in encoded.items()})
+
+
+def looked_up_tf(data: pa.Table, encoded: EncodedColumn, lookup: pa.Table) -> np.ndarray:
+    """Per dictionary value of ``encoded`` (an input column), its term frequency in ``lookup``
+    (columns: the values, in the column's type, and their tf), as Splink's ``LEFT JOIN`` of the
+    records to the lookup on the column: a value the lookup lacks has none, -1.0 (the kernels'
+    "no term frequency", as for a null).
+
+    >>> t = encode_records(pa.table({"unique_id": [1, 2, 3], "x": ["a", "b", "a"]}), ["x"])
+    >>> lookup = pa.table({"x": ["a"], "tf_x": [0.25]})
+    >>> looked_up_tf(t.data, t.column("x"), lookup).tolist()
+    [0.25, -1.0]
+    """
+    raw = _plain(data.column(lookup.column_names[0]))
+    position = pc.index_in(raw, value_set=_plain(lookup.column(0))).to_numpy(zero_copy_only=False)
+    tf_values = np.append(lookup.column(1).to_numpy(zero_copy_only=False), -1.0)
+    per_record = tf_values[np.where(np.isnan(position), -1, position).astype(np.int64)]
+    out = np.full(encoded.n_values, -1.0)
+    valid = encoded.codes >= 0
+    out[encoded.codes[valid]] = per_record[valid]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
-"""``linker.table_management``: Splink's term-frequency tables, from the encoded records.
+"""``linker.table_management``: Splink's term-frequency tables, registered lookups and pairs.
 
-gpulink keeps no database, so of Splink's ``table_management`` methods only the one that
-computes something is here: :meth:`LinkerTableManagement.compute_tf_table`. A column's term
-frequencies are those the encoder already counts (``EncodedColumn.counts``), over every input
-record (all tables of a link job together), as Splink's
-``count(*) / count(<col>)`` grouped by the non-null values.
+gpulink keeps no database, so of Splink's ``table_management`` methods those that compute or
+register something the model uses are here: :meth:`LinkerTableManagement.compute_tf_table`,
+``register_term_frequency_lookup``, ``register_blocked_pairs_for_predict`` and
+``invalidate_cache``. A column's term frequencies are those the encoder already counts
+(``EncodedColumn.counts``), over every input record (all tables of a link job together), as
+Splink's ``count(*) / count(<col>)`` grouped by the non-null values, unless a lookup is
+registered for it.
 
 >>> import pyarrow as pa
 >>> from gpulink.table import encode_records
@@ -76,7 +78,7 @@ def term_frequency_column(table: RecordTable, column: str) -> EncodedColumn:
     kind = _own_kind(table.data.schema.field(column).type)
     if existing is not None and existing.kind == kind:
         return existing
-    encoded = encode_column(table.data, _quoted(column))
+    encoded = table.with_tf_lookup(encode_column(table.data, _quoted(column)))
     if existing is None:
         table.columns[key] = encoded
     return encoded
@@ -93,15 +95,21 @@ def record_tf(encoded: EncodedColumn) -> pa.Array:
     """Per record, the term frequency of its value (null for a null value), float64."""
     codes = encoded.codes
     values = encoded.tf[np.maximum(codes, 0)] if len(encoded.tf) else np.zeros(len(codes))
-    return pa.array(values, pa.float64(), mask=codes < 0)
+    # -1.0: a value a registered lookup lacks (null, as Splink's left join gives it)
+    return pa.array(values, pa.float64(), mask=(codes < 0) | (values < 0))
 
 
 def tf_table(table: RecordTable, column_name: str, *, tf_prefix: str = "tf_") -> pa.Table:
     """Splink's term-frequency table of an input column: ``<column>`` (each non-null value
     once, in its input type) and ``<tf_prefix><column_name>`` (its count over the count of
     non-null values), in order of first appearance in the records (Splink's order is that of
-    a SQL group-by: unspecified)."""
+    a SQL group-by: unspecified); a column with a registered lookup gives that lookup."""
+    from gpulink.expressions import canonical
+
     name = input_column_name(table, column_name)
+    registered = table.tf_lookups.get(canonical(_quoted(name)))
+    if registered is not None:  # Splink returns the registered table (its cache's)
+        return registered
     encoded = term_frequency_column(table, name)
     values = encoded.dictionary
     source_type = table.data.schema.field(name).type
@@ -121,9 +129,72 @@ def tf_table(table: RecordTable, column_name: str, *, tf_prefix: str = "tf_") ->
     return pa.table({name: values, f"{tf_prefix}{unquoted}": pc.cast(tf, pa.float64())})
 
 
+def tf_lookup_table(table: RecordTable, input_data, col_name: str, tf_prefix: str) -> pa.Table:
+    """A user's term-frequency lookup for input column ``col_name``, checked and normalised:
+    columns ``<column>`` (the values, cast to the input column's type) and
+    ``<tf_prefix><col_name>`` (float64), as Splink reads them; rows with a null value or a
+    null (or NaN) frequency are left out (such values have no term frequency, as those the
+    lookup lacks). Anything unusable is an InputError naming the column and the fix."""
+    from gpulink.io import to_arrow
+
+    name = input_column_name(table, col_name)
+    unquoted = col_name.strip()
+    if len(unquoted) >= 2 and unquoted[0] == unquoted[-1] == '"':
+        unquoted = unquoted[1:-1].replace('""', '"')
+    tf_name = f"{tf_prefix}{unquoted}"
+    t = to_arrow(input_data, what=f"the term frequency lookup of {name!r}")
+    found = {want: find_column(t.column_names, want) for want in (unquoted, tf_name)}
+    missing = [want for want, got in found.items() if got is None]
+    if missing:
+        raise InputError(
+            f"the term frequency lookup of {name!r} lacks the column(s) {missing} (its columns: "
+            f"{t.column_names}); it needs {unquoted!r} (the values) and {tf_name!r} (their term "
+            f"frequencies), as compute_tf_table({unquoted!r}) writes"
+        )
+    values = t.column(found[unquoted])
+    from gpulink.table import _plain
+
+    target = _plain(table.data.column(name)).type
+    try:
+        values = _plain(values).cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        raise InputError(
+            f"the term frequency lookup's {unquoted!r} values ({values.type}) cannot be read as "
+            f"the input column's type {target} ({exc}); give the values in the input's type"
+        ) from None
+    try:
+        tf = pc.cast(_plain(t.column(found[tf_name])), pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        raise InputError(
+            f"the term frequency lookup's {tf_name!r} has type {t.column(found[tf_name]).type}; "
+            "term frequencies are numbers in (0, 1]"
+        ) from None
+    tf_np = tf.to_numpy(zero_copy_only=False)
+    keep = values.is_valid().to_numpy(zero_copy_only=False) & ~np.isnan(tf_np)
+    bad = keep & ~((tf_np > 0) & (tf_np <= 1))
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"the term frequency lookup's {tf_name!r} has {int(bad.sum())} values outside "
+            f"(0, 1] (first: {tf_np[first]!r} for {values[first].as_py()!r}); a term frequency "
+            "is a value's share of the non-null values"
+        )
+    values = values.filter(pa.array(keep))
+    tf_np = tf_np[keep]
+    if len(pc.unique(values)) != len(values):
+        counts = pc.value_counts(values)
+        dup = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
+        raise InputError(
+            f"the term frequency lookup of {name!r} lists {len(dup)} values more than once "
+            f"(first: {dup[0].as_py()!r}); give each value one row"
+        )
+    return pa.table({name: values, tf_name: pa.array(tf_np, pa.float64())})
+
+
 class LinkerTableManagement:
-    """``linker.table_management``: Splink's term-frequency tables (gpulink keeps no database
-    tables, so Splink's ``register_*``, ``invalidate_cache`` and the like are not here)."""
+    """``linker.table_management``: Splink's term-frequency tables, registered term-frequency
+    lookups and blocked pairs, and ``invalidate_cache`` (gpulink keeps no database tables, so
+    Splink's ``register_table``, ``register_table_predict`` and the like are not here)."""
 
     def __init__(self, linker: Linker):
         self._linker = linker
@@ -160,11 +231,125 @@ class LinkerTableManagement:
             )
         )
 
+    def register_term_frequency_lookup(self, input_data, col_name: str) -> LinkResult:
+        """Splink 5's user-supplied term frequencies for input column ``col_name``: training
+        and prediction (and ``compute_tf_table``, real-time scoring, charts) use them instead
+        of the frequencies computed from the input, until ``invalidate_cache()``; registering
+        again for the column replaces the lookup.
+
+        ``input_data``: a table (pandas, polars, pyarrow, a gpulink result, a path, Splink's
+        ``db_api.register(...)``) with Splink's columns ``<col_name>`` (each value once, in or
+        castable to the input column's type) and ``tf_<col_name>`` (the model's
+        ``term_frequency_adjustment_column_prefix``; a frequency in (0, 1]), as
+        ``compute_tf_table`` writes. As in Splink (a left join of the records to the lookup),
+        a value the lookup lacks has no term frequency: like a null, its side takes the other
+        side's, and a pair with neither gets no adjustment. Returns the lookup as read.
+
+        >>> import gpulink as gl, gpulink.comparison_library as cl
+        >>> import pyarrow as pa
+        >>> from gpulink.datasets import synthetic_people
+        >>> s = gl.SettingsCreator("dedupe_only",
+        ...     [cl.ExactMatch("city").configure(term_frequency_adjustments=True)],
+        ...     blocking_rules_to_generate_predictions=[gl.block_on("city")])
+        >>> linker = gl.Linker(synthetic_people(200, seed=3), s, backend="cpu")
+        >>> city = linker.table_management.compute_tf_table("city").to_arrow()
+        >>> lookup = pa.table({"city": city["city"], "tf_city": [0.5] * len(city)})
+        >>> _ = linker.table_management.register_term_frequency_lookup(lookup, "city")
+        >>> pairs = linker.inference.predict().to_pandas()
+        >>> bool((pairs["match_weight"].round(9) == pairs["match_weight"][0].round(9)).all())
+        True
+        """
+        linker = self._linker
+        table = linker._record_table()
+        from gpulink.expressions import canonical
+
+        lookup = tf_lookup_table(
+            table, input_data, col_name, linker.settings.term_frequency_adjustment_column_prefix
+        )
+        key = canonical(_quoted(lookup.column_names[0]))
+        linker._tf_lookups[key] = lookup
+        if key in table.columns:
+            table.columns[key] = table.with_tf_lookup(table.columns[key])
+        linker._drop_caches()
+        return LinkResult(lookup)
+
+    def register_blocked_pairs_for_predict(self, input_data) -> LinkResult:
+        """Splink 5's pre-computed blocked pairs: :meth:`~gpulink.linker.LinkerInference.predict`
+        then scores exactly these pairs with the model, instead of blocking with the model's
+        rules; a later registration replaces this one, ``invalidate_cache()`` drops it. As in
+        Splink, ``predict_chunk`` and ``predict(num_chunks_left=..., ...)`` then refuse.
+
+        ``input_data``: the output of ``compute_blocked_pairs_for_predict(_chunk)`` (Splink's or
+        gpulink's, as a table, a dataframe, a file path or Splink's ``db_api.register(...)``):
+        ``match_key`` and ``join_key_l``/``join_key_r`` (composite unique ids), or predict's
+        id columns instead of the join keys. Every id must name a record of the linker's
+        input (an InputError says which does not; Splink's join would drop the pair).
+
+        >>> import gpulink as gl, gpulink.comparison_library as cl
+        >>> from gpulink.datasets import synthetic_people
+        >>> s = gl.SettingsCreator("dedupe_only", [cl.ExactMatch("first_name")],
+        ...     blocking_rules_to_generate_predictions=[gl.block_on("surname")])
+        >>> linker = gl.Linker(synthetic_people(300, seed=2), s, backend="cpu")
+        >>> pairs = linker.inference.compute_blocked_pairs_for_predict_chunk((1, 2), (1, 2))
+        >>> _ = linker.table_management.register_blocked_pairs_for_predict(pairs)
+        >>> len(linker.inference.predict()) == len(pairs)
+        True
+        """
+        from gpulink.blocked_pairs import registered_pairs
+
+        linker = self._linker
+        linker._registered_pairs = registered_pairs(linker, input_data)
+        pairs = linker._registered_pairs
+        return LinkResult(
+            pa.table(
+                {
+                    "match_key": pc.take(pairs.match_keys, pa.array(pairs.key_code)),
+                    "join_key_l": _join_keys(linker, pairs.left),
+                    "join_key_r": _join_keys(linker, pairs.right),
+                }
+            )  # fmt: skip
+        )
+
+    def invalidate_cache(self) -> None:
+        """Splink 5's ``invalidate_cache``: forget everything derived from the input, and the
+        registered term-frequency lookups and blocked pairs (Splink's cache holds those too),
+        so that the next step starts afresh: the encoded columns (dictionaries, term
+        frequencies), the columns packed for the kernels and real-time scoring's lookups are
+        rebuilt on next use. The model (m, u, λ) is kept. gpulink reads the input once, when
+        the Linker is made: for changed data make a new Linker.
+
+        >>> import gpulink as gl, gpulink.comparison_library as cl
+        >>> from gpulink.datasets import synthetic_people
+        >>> s = gl.SettingsCreator("dedupe_only", [cl.ExactMatch("first_name")],
+        ...     blocking_rules_to_generate_predictions=[gl.block_on("surname")])
+        >>> linker = gl.Linker(synthetic_people(300, seed=2), s, backend="cpu")
+        >>> n = len(linker.inference.predict())
+        >>> pairs = linker.inference.compute_blocked_pairs_for_predict_chunk((1, 2), (1, 2))
+        >>> _ = linker.table_management.register_blocked_pairs_for_predict(pairs)
+        >>> linker.table_management.invalidate_cache()
+        >>> len(linker.inference.predict()) == n
+        True
+        """
+        linker = self._linker
+        linker._table = None
+        linker._tf_lookups = {}
+        linker._registered_pairs = None
+        linker._drop_caches()
+
+
+def _join_keys(linker, records: np.ndarray) -> pa.Array:
+    from gpulink.chunking import composite_ids
+
+    table = linker._record_table()
+    sd = table.source_dataset if linker.settings.link_type != "dedupe_only" else None
+    return pc.take(composite_ids(table.unique_id, sd), pa.array(records))
+
 
 __all__ = [
     "LinkerTableManagement",
     "input_column_name",
     "record_tf",
     "term_frequency_column",
+    "tf_lookup_table",
     "tf_table",
 ]

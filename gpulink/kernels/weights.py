@@ -27,8 +27,9 @@ from gpulink.kernels._targets import kernel_body
 
 @kernel_body
 def pair_term_frequency(col, i, j, codes, tf, tf_base):
-    """``max(tf_l, tf_r)`` of packed column ``col`` for the pair (i, j), a null side taking the
-    other's; -1.0 when both are null."""
+    """``max(tf_l, tf_r)`` of packed column ``col`` for the pair (i, j), a side without a term
+    frequency (null, or a value a registered lookup lacks: -1.0 in ``tf``) taking the other's;
+    -1.0 when neither has one."""
     code_l = codes[col, i]
     code_r = codes[col, j]
     value = -1.0
@@ -111,10 +112,11 @@ def match_weights_of_rows(
             if col >= 0:
                 code_l = codes[col, i]
                 code_r = codes[col, j]
-                if code_l >= 0 or code_r >= 0:
-                    tf_l = tf[tf_base[col] + code_l] if code_l >= 0 else -1.0
-                    tf_r = tf[tf_base[col] + code_r] if code_r >= 0 else -1.0
-                    value = max(tf_l, tf_r)
+                # -1.0: no term frequency (a null, or a value a registered lookup lacks)
+                tf_l = tf[tf_base[col] + code_l] if code_l >= 0 else -1.0
+                tf_r = tf[tf_base[col] + code_r] if code_r >= 0 else -1.0
+                value = max(tf_l, tf_r)
+                if value >= 0.0:
                     value = max(value, tf_min_u[c, g])
                     total += tf_weight[c, g] * (tf_log2_u[c, g] - math.log2(value))
         if r1 > r0:
