@@ -606,6 +606,124 @@ class ArrayIntersectLevel(ComparisonLevelCreator):
         return f"Array intersection size >= {self.min_intersection}"
 
 
+#: DistanceFunctionLevel's functions: DuckDB's names of the string metrics gpulink's kernels
+#: compute, and whether a higher value means more similar.
+DISTANCE_FUNCTIONS = {
+    "levenshtein": False,
+    "damerau_levenshtein": False,
+    "jaro_similarity": True,
+    "jaro_winkler_similarity": True,
+    "jaccard": True,
+}
+# other dialects' spellings, for the error message
+_DISTANCE_SPELLINGS = {"jaro": "jaro_similarity", "jaro_winkler": "jaro_winkler_similarity"}
+
+
+class DistanceFunctionLevel(ComparisonLevelCreator):
+    """``distance_function_name(l, r) >= distance_threshold`` (``<=`` when
+    ``higher_is_more_similar=False``), for the string metrics in :data:`DISTANCE_FUNCTIONS`.
+
+    >>> DistanceFunctionLevel("name", "levenshtein", 2, higher_is_more_similar=False).create_sql()
+    'levenshtein("name_l", "name_r") <= 2'
+    >>> DistanceFunctionLevel("name", "jaro_similarity", 0.8).create_label_for_charts()
+    "`jaro_similarity` distance of 'name greater than 0.8'"
+    """
+
+    def __init__(
+        self,
+        col_name: ColumnLike,
+        distance_function_name: str,
+        distance_threshold,
+        higher_is_more_similar: bool = True,
+    ):
+        name = type(self).__name__
+        self.col_expression = _col(col_name)
+        if distance_function_name not in DISTANCE_FUNCTIONS:
+            supported = "', '".join(DISTANCE_FUNCTIONS)
+            hint = ""
+            if distance_function_name in _DISTANCE_SPELLINGS:
+                hint = f" (DuckDB spells it '{_DISTANCE_SPELLINGS[distance_function_name]}')"
+            raise SettingsError(
+                f"{name}({self.col_expression.raw_sql_expression!r}): distance function "
+                f"{distance_function_name!r} is not one gpulink computes{hint}; use one of "
+                f"'{supported}', or derive the distance as a column and compare it with "
+                "AbsoluteDifferenceLevel"
+            )
+        if not isinstance(higher_is_more_similar, bool):
+            raise SettingsError(
+                f"{name}: 'higher_is_more_similar' must be True or False, got "
+                f"{higher_is_more_similar!r}"
+            )
+        upper = 1 if DISTANCE_FUNCTIONS[distance_function_name] else float("inf")
+        self.distance_function_name = distance_function_name
+        self.distance_threshold = _number(distance_threshold, 0, upper, name, "distance_threshold")
+        self.higher_is_more_similar = higher_is_more_similar
+
+    def create_sql(self) -> str:
+        c = self.col_expression
+        op = ">=" if self.higher_is_more_similar else "<="
+        return (
+            f"{self.distance_function_name}({c.name_l}, {c.name_r}) {op} {self.distance_threshold}"
+        )
+
+    def create_label_for_charts(self) -> str:
+        more = "greater" if self.higher_is_more_similar else "less"
+        return (
+            f"`{self.distance_function_name}` distance of '{self.col_expression.label} "
+            f"{more} than {self.distance_threshold}'"
+        )
+
+
+class ArraySubsetLevel(ComparisonLevelCreator):
+    """One array is a subset of the other (order and repeats ignored in the intersection;
+    lengths as written, so ``[1, 1]`` is no subset of ``[1, 2]``). Empty arrays are subsets of
+    everything only with ``empty_is_subset=True``.
+
+    >>> ArraySubsetLevel("aliases").create_label_for_charts()
+    'Array subset'
+    >>> ArraySubsetLevel("aliases", empty_is_subset=True).create_sql()
+    'ARRAY_LENGTH(ARRAY_INTERSECT("aliases_l", "aliases_r")) = LEAST(ARRAY_LENGTH("aliases_l"), ARRAY_LENGTH("aliases_r"))'
+    """
+
+    def __init__(self, col_name: ColumnLike, empty_is_subset: bool = False):
+        self.col_expression = _col(col_name)
+        self.empty_is_subset = empty_is_subset
+
+    def create_sql(self) -> str:
+        c = self.col_expression
+        least = f"LEAST(ARRAY_LENGTH({c.name_l}), ARRAY_LENGTH({c.name_r}))"
+        subset = f"ARRAY_LENGTH(ARRAY_INTERSECT({c.name_l}, {c.name_r})) = {least}"
+        if self.empty_is_subset:
+            return subset
+        return f"{least} <> 0 AND {subset}"
+
+    def create_label_for_charts(self) -> str:
+        return "Array subset"
+
+
+class CosineSimilarityLevel(ComparisonLevelCreator):
+    """Cosine similarity of two float vectors >= ``similarity_threshold`` (DuckDB's
+    ``array_cosine_similarity``: float32 for FLOAT[n] vectors; a zero vector gives NaN, which
+    DuckDB, so Splink, counts as above every threshold).
+
+    >>> CosineSimilarityLevel("embedding", 0.8).create_sql()
+    'array_cosine_similarity("embedding_l", "embedding_r") >= 0.8'
+    """
+
+    def __init__(self, col_name: ColumnLike, similarity_threshold: float):
+        self.col_expression = _col(col_name)
+        self.similarity_threshold = _number(
+            similarity_threshold, 0, 1, type(self).__name__, "similarity_threshold"
+        )
+
+    def create_sql(self) -> str:
+        c = self.col_expression
+        return f"array_cosine_similarity({c.name_l}, {c.name_r}) >= {self.similarity_threshold}"
+
+    def create_label_for_charts(self) -> str:
+        return f"Cosine similarity of {self.col_expression.label} >= {self.similarity_threshold}"
+
+
 def _as_level(cl) -> ComparisonLevelCreator:
     if isinstance(cl, ComparisonLevelCreator):
         return cl
@@ -682,11 +800,14 @@ __all__ = [
     "AbsoluteTimeDifferenceLevel",
     "And",
     "ArrayIntersectLevel",
+    "ArraySubsetLevel",
     "ColumnExpression",
     "ColumnsReversedLevel",
     "ComparisonLevelCreator",
+    "CosineSimilarityLevel",
     "CustomLevel",
     "DamerauLevenshteinLevel",
+    "DistanceFunctionLevel",
     "DistanceInKMLevel",
     "ElseLevel",
     "ExactMatchLevel",

@@ -360,6 +360,58 @@ class ArrayIntersectAtSizes(ComparisonCreator):
         return self.col_expression.output_column_name
 
 
+class DistanceFunctionAtThresholds(_ThresholdComparison):
+    """Null / exact / ``distance_function_name`` at each threshold / else (see
+    :class:`~gpulink.comparison_level_library.DistanceFunctionLevel` for the functions).
+
+    >>> c = DistanceFunctionAtThresholds("name", "levenshtein", [1, 2], higher_is_more_similar=False)
+    >>> c.create_comparison_levels()[2].create_sql()
+    'levenshtein("name_l", "name_r") <= 1'
+    """
+
+    def __init__(
+        self,
+        col_name: ColumnLike,
+        distance_function_name: str,
+        distance_threshold_or_thresholds,
+        higher_is_more_similar: bool = True,
+    ):
+        self.distance_function_name = distance_function_name
+        self.higher_is_more_similar = higher_is_more_similar
+        super().__init__(col_name, distance_threshold_or_thresholds)
+
+    def _level(self, col, threshold):
+        return cll.DistanceFunctionLevel(
+            col,
+            self.distance_function_name,
+            threshold,
+            higher_is_more_similar=self.higher_is_more_similar,
+        )
+
+
+class CosineSimilarityAtThresholds(ComparisonCreator):
+    """Null / cosine similarity >= each threshold / else, over float vectors.
+
+    >>> CosineSimilarityAtThresholds("embedding").thresholds
+    [0.9, 0.8, 0.7]
+    """
+
+    def __init__(self, col_name: ColumnLike, score_threshold_or_thresholds=(0.9, 0.8, 0.7)):
+        self.thresholds = _as_list(score_threshold_or_thresholds)
+        super().__init__(col_name)
+
+    def create_comparison_levels(self):
+        c = self.col_expression
+        return [
+            cll.NullLevel(c),
+            *[cll.CosineSimilarityLevel(c, t) for t in self.thresholds],
+            cll.ElseLevel(),
+        ]
+
+    def create_output_column_name(self) -> str:
+        return self.col_expression.output_column_name
+
+
 class DistanceInKMAtThresholds(ComparisonCreator):
     """Null (either coordinate) / distance <= each km threshold / else.
 
@@ -688,9 +740,11 @@ __all__ = [
     "AbsoluteTimeDifferenceAtThresholds",
     "ArrayIntersectAtSizes",
     "ComparisonCreator",
+    "CosineSimilarityAtThresholds",
     "CustomComparison",
     "DamerauLevenshteinAtThresholds",
     "DateOfBirthComparison",
+    "DistanceFunctionAtThresholds",
     "DistanceInKMAtThresholds",
     "EmailComparison",
     "ExactMatch",

@@ -473,7 +473,8 @@ def _check_source_dataset(table: pa.Table, sd_col: str, link_type: str) -> None:
 
 
 _USABLE = (
-    "strings, integers, floats, booleans, decimals, dates, timestamps, lists of strings or integers"
+    "strings, integers, floats, booleans, decimals, dates, timestamps, lists of strings, integers "
+    "or floats"
 )
 
 
@@ -482,7 +483,13 @@ def _usable_type(t: pa.DataType) -> bool:
         return _usable_type(t.value_type)
     if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
         v = t.value_type
-        return pa.types.is_string(v) or pa.types.is_large_string(v) or pa.types.is_integer(v)
+        return (
+            pa.types.is_string(v)
+            or pa.types.is_large_string(v)
+            or pa.types.is_integer(v)
+            or pa.types.is_float32(v)
+            or pa.types.is_float64(v)
+        )
     return (
         pa.types.is_string(t)
         or pa.types.is_large_string(t)

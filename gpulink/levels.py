@@ -26,6 +26,9 @@ from gpulink.errors import SettingsError
 from gpulink.kernels.program import (
     LEAF_ABS_DIFF_LE,
     LEAF_ARRAY_INTERSECT_GE,
+    LEAF_ARRAY_LEAST_LEN_LE,
+    LEAF_ARRAY_SUBSET,
+    LEAF_COSINE_GE,
     LEAF_DAMERAU_LE,
     LEAF_DISTANCE_KM_LE,
     LEAF_ELSE,
@@ -454,6 +457,9 @@ _STRING_METRICS = {
     "jaccard": (LEAF_JACCARD_GE, "ge"),
 }
 _FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "=": "=", "<>": "<>"}
+_LENGTH_FUNCS = ("array_length", "len", "length", "array_size", "size")
+_INTERSECT_FUNCS = ("list_intersect", "array_intersect")
+_COSINE_FUNCS = ("array_cosine_similarity", "list_cosine_similarity")
 
 
 def _leaf(kind: int, exprs: list, threshold: float, kind_needed: str | None) -> Leaf:
@@ -578,6 +584,49 @@ def _distance_operands(node):
     return lat, lng
 
 
+def _length_of(node):
+    """The argument of ``array_length(x)`` (or a DuckDB synonym), else None."""
+    if isinstance(node, Func) and node.name in _LENGTH_FUNCS and len(node.args) == 1:
+        return node.args[0]
+    return None
+
+
+def _intersect_size_operand(node):
+    """The side-free array of ``array_length(list_intersect(x_l, x_r))``, else None."""
+    inner = _length_of(node)
+    if isinstance(inner, Func) and inner.name in _INTERSECT_FUNCS and len(inner.args) == 2:
+        return _pair(*inner.args)
+    return None
+
+
+def _least_length_operand(node):
+    """The side-free array of ``least(array_length(x_l), array_length(x_r))``, else None."""
+    if not (isinstance(node, Func) and node.name == "least" and len(node.args) == 2):
+        return None
+    a, b = (_length_of(x) for x in node.args)
+    if a is None or b is None:
+        return None
+    return _pair(a, b)
+
+
+def _other_direction(kind: int, direction: str, op: str, expr, t: float) -> Predicate:
+    """A string metric compared against its leaf's direction, as NOT over that leaf.
+
+    ``d >= t`` is ``NOT (d < t)`` and ``d > t`` is ``NOT (d <= t)`` for a distance ``d``;
+    ``s <= t`` is ``NOT (s > t)`` and ``s < t`` is ``NOT (s >= t)`` for a similarity ``s``.
+    Three-valued logic keeps a null UNKNOWN under NOT, as in SQL.
+    """
+    if direction == "le":
+        t2 = _le_threshold("<" if op == ">=" else "<=", t)
+        leaf = _leaf(kind, [expr], t2, "string")
+        if t2 < 0:  # a distance is never negative: TRUE for every non-null pair
+            leaf0 = _leaf(kind, [expr], 0.0, "string")
+            return Node("or", (leaf0, Node("not", (leaf0,))))
+        return Node("not", (leaf,))
+    t2 = _ge_threshold(">" if op == "<=" else ">=", t)
+    return Node("not", (_leaf(kind, [expr], t2, "string"),))
+
+
 def _check_fraction(t: float, what: str) -> None:
     # The level library refuses these thresholds (JaroWinklerLevel(c, 1.5)); SQL must too.
     if not 0 <= t <= 1:
@@ -592,6 +641,13 @@ def _comparison_to_leaf(node: Bin) -> Predicate:
     if isinstance(a, Lit) and not isinstance(b, Lit):  # 0.9 <= f(x_l, x_r)
         op, a, b = _FLIP[op], b, a
     if op == "=":
+        for x, y in ((a, b), (b, a)):
+            subset = _intersect_size_operand(x)
+            if subset is not None and _least_length_operand(y) == subset:
+                return _leaf(LEAF_ARRAY_SUBSET, [subset], 0.0, "array")
+        least = _least_length_operand(a)
+        if least is not None and b == Lit(0):  # lengths are never negative
+            return _leaf(LEAF_ARRAY_LEAST_LEN_LE, [least], 0.0, "array")
         if isinstance(b, Lit):
             raise _SqlSyntaxError(
                 "comparing a column with a literal value is not supported on gpulink "
@@ -616,8 +672,27 @@ def _comparison_to_leaf(node: Bin) -> Predicate:
             return _leaf(kind, [expr], _le_threshold(op, t), "string")
         if direction == "ge" and op in (">=", ">"):
             return _leaf(kind, [expr], _ge_threshold(op, t), "string")
+        if op in ("<=", "<", ">=", ">"):
+            return _other_direction(kind, direction, op, expr, t)
         raise _SqlSyntaxError(f"{a.name}(...) {op} is not a similarity level gpulink can run")
+    if isinstance(a, Func) and a.name in _COSINE_FUNCS and len(a.args) == 2:
+        expr = _pair(*a.args)
+        t = _num(b)
+        if not -1 <= t <= 1:
+            raise _ThresholdError(
+                f"the {a.name} threshold must be between -1 and 1 (the metric's range), got {t}"
+            )
+        if op != ">=":
+            # FLOAT[n] vectors compare in float32, where nextafter in float64 is no help
+            raise _SqlSyntaxError(
+                f"{a.name}(...) {op} is not supported; write the level as {a.name}(...) >= t "
+                "(CosineSimilarityLevel)"
+            )
+        return _leaf(LEAF_COSINE_GE, [expr], t, "vector")
     if op in ("<=", "<"):
+        least = _least_length_operand(a)
+        if least is not None:
+            return _leaf(LEAF_ARRAY_LEAST_LEN_LE, [least], _le_threshold(op, _num(b)), "array")
         diff = _abs_diff_operands(a)
         if diff is not None:
             expr = _pair(diff[0], diff[1])
@@ -727,8 +802,8 @@ def condition_to_predicate(sql_condition: str, where: str = "") -> Predicate:
             f"the level condition {sql_condition.strip()!r}{at} cannot run on gpulink: {exc}. "
             "gpulink runs the conditions of Splink's comparison libraries (exact, null, "
             "Levenshtein, Damerau-Levenshtein, Jaro, Jaro-Winkler, Jaccard, absolute, date "
-            "and percentage difference, distance in km, array intersection, reversed "
-            "columns) combined with And/Or/Not; write the level with "
+            "and percentage difference, distance in km, array intersection and subset, "
+            "cosine similarity, reversed columns) combined with And/Or/Not; write the level with "
             "gpulink.comparison_level_library (e.g. cll.And(cll.ExactMatchLevel('a'), "
             "cll.LevenshteinLevel('b', 1))) or derive a column before linking"
         ) from None

@@ -32,6 +32,8 @@ from gpulink.checks import as_python_number, is_integer, is_number
 from gpulink.comparison_library import ComparisonCreator, CustomComparison
 from gpulink.errors import SettingsError
 from gpulink.kernels.program import (
+    LEAF_ARRAY_LEAST_LEN_LE,
+    LEAF_ARRAY_SUBSET,
     LEAF_ELSE,
     LEAF_EXACT,
     LEAF_EXACT_AS_STRING,
@@ -853,7 +855,8 @@ class Settings:
 
         "string" (string metrics), "number" (absolute / percentage difference, distance),
         "timestamp" (date and time differences: seconds since the epoch, thresholds in
-        seconds, as Splink's EPOCH() SQL), "array" (array intersection). Columns used only for
+        seconds, as Splink's EPOCH() SQL), "array" (array intersection and subset), "vector"
+        (cosine similarity of lists of floats). Columns used only for
         exact-match and null tests may be any kind and are not listed.
         """
         out: dict[str, str] = {}
@@ -1048,7 +1051,14 @@ def compile_program(settings: Settings) -> ComparisonProgram:
     ([-1, 3, 2, 1, 0], 1)
     """
     settings.check_has_comparisons()
-    no_metric = {LEAF_ELSE, LEAF_NULL, LEAF_EXACT, LEAF_EXACT_AS_STRING}
+    no_metric = {
+        LEAF_ELSE,
+        LEAF_NULL,
+        LEAF_EXACT,
+        LEAF_EXACT_AS_STRING,
+        LEAF_ARRAY_SUBSET,
+        LEAF_ARRAY_LEAST_LEN_LE,
+    }
     columns: list[str] = []
     col_index: dict[str, int] = {}
     kinds: list[int] = []

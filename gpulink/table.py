@@ -14,7 +14,10 @@ CONTRACT (shared by blocking, kernels, training and prediction; the encoder fill
 * Strings: the dictionary as Unicode code points, ``chars[offsets[k]:offsets[k+1]]`` (uint32).
   Numbers: ``values[k]`` (float64). Dates: ``values[k]`` is days since 1970-01-01 (float64,
   exact); timestamps: seconds since the epoch. Arrays: ``offsets``/``elements`` give each distinct
-  array as sorted, de-duplicated int32 element codes into a per-column element dictionary.
+  array as sorted, de-duplicated int32 element codes into a per-column element dictionary, and
+  ``list_lengths`` its length as written (duplicates and null elements counted). Vectors (lists
+  of floats, for cosine similarity): ``values[offsets[k]:offsets[k+1]]`` holds vector ``k`` in
+  order; every vector of a column has the same length; ``float32`` says they were FLOAT[n].
 * ``tf[k] = count(value k) / count(non-null)`` over all input records (Splink's term frequency).
 """
 
@@ -30,7 +33,7 @@ from gpulink import expressions as _expr
 from gpulink import io as _io
 from gpulink.errors import InputError
 
-COLUMN_KINDS = ("string", "number", "date", "timestamp", "array")
+COLUMN_KINDS = ("string", "number", "date", "timestamp", "array", "vector")
 
 
 @dataclass
@@ -50,6 +53,10 @@ class EncodedColumn:
     element_dictionary: pa.Array | None = None
     # per-value counts over all records (``tf = counts / counts.sum()``)
     counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    # arrays: each distinct array's length as written (duplicates and null elements counted)
+    list_lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    # vectors: the input held float32 elements (DuckDB computes their cosine in float32)
+    float32: bool = False
 
     @property
     def n_values(self) -> int:
@@ -397,6 +404,8 @@ def encode_column(data: pa.Table, expression: str, *, kind: str | None = None) -
 
     if natural == "array":
         value_codes, dictionary, extra = _encode_arrays(values)
+    elif natural == "vector":
+        value_codes, dictionary, extra = _encode_vectors(values, expression)
     else:
         enc = pc.dictionary_encode(values)
         value_codes, dictionary, extra = _codes(enc.indices), enc.dictionary, {}
@@ -420,6 +429,9 @@ def encode_column(data: pa.Table, expression: str, *, kind: str | None = None) -
     )
     if natural == "string":
         out.offsets, out.chars = _code_points(dictionary)
+    elif natural == "array":
+        lengths = pc.list_value_length(dictionary)
+        out.list_lengths = lengths.to_numpy(zero_copy_only=False).astype(np.int64)
     elif natural in ("number", "date", "timestamp"):
         out.values = _as_float64(dictionary, natural)
     return out
@@ -490,9 +502,11 @@ def _natural_kind(t: pa.DataType, expression: str) -> str:
         v = t.value_type
         if pa.types.is_string(v) or pa.types.is_large_string(v) or pa.types.is_integer(v):
             return "array"
+        if pa.types.is_float32(v) or pa.types.is_float64(v):
+            return "vector"
     raise InputError(
         f"{expression!r} has type {t}, which gpulink cannot compare; usable types are strings, "
-        f"numbers, dates, timestamps and lists of strings or integers"
+        f"numbers, dates, timestamps, lists of strings or integers and lists of floats"
     )
 
 
@@ -529,7 +543,8 @@ def _apply_kind(values: pa.Array, kind: str | None, expression: str) -> tuple[pa
         "number": "a numeric comparison",
         "date": "a date comparison",
         "timestamp": "a date-time comparison",
-        "array": "an array comparison",
+        "array": "an array comparison (lists of strings or integers)",
+        "vector": "cosine similarity (lists of floats: float32 or float64)",
     }
     raise InputError(
         f"{expression!r} holds {natural} values ({values.type}), which {uses.get(kind, kind)} "
@@ -579,6 +594,47 @@ def _encode_arrays(values: pa.Array) -> tuple[np.ndarray, pa.Array, dict]:
         row_codes,
         dictionary,
         {"offsets": offsets, "elements": elements, "element_dictionary": elem_dict},
+    )
+
+
+def _encode_vectors(values: pa.Array, expression: str) -> tuple[np.ndarray, pa.Array, dict]:
+    """Distinct float vectors (in order, as float64) and their codes; refuses what DuckDB's
+    ``array_cosine_similarity`` refuses: null elements, and vectors of different lengths."""
+    single = pa.types.is_float32(values.type.value_type)
+    valid = values.is_valid().to_numpy(zero_copy_only=False)
+    lengths = pc.list_value_length(values).to_numpy(zero_copy_only=False)
+    lengths = np.where(valid, np.nan_to_num(lengths.astype(np.float64)), 0).astype(np.int64)
+    flat = values.flatten()  # the elements of non-null vectors only
+    if flat.null_count:
+        raise InputError(
+            f"{expression!r} has {flat.null_count} null element(s) inside vectors; cosine "
+            "similarity needs every element (DuckDB refuses NULL elements too): fill or drop "
+            "them, or set the whole vector to null"
+        )
+    sizes = np.unique(lengths[valid])
+    if len(sizes) > 1 or (len(sizes) == 1 and sizes[0] == 0):
+        found = ", ".join(str(int(x)) for x in sizes[:5])
+        raise InputError(
+            f"{expression!r} holds vectors of length(s) {found}; cosine similarity compares "
+            "vectors of one length, at least 1 (DuckDB's FLOAT[n] / DOUBLE[n]): pad or truncate "
+            "them, or set empty ones to null"
+        )
+    dim = int(sizes[0]) if len(sizes) else 0
+    rows = np.flatnonzero(valid)
+    matrix = flat.to_numpy(zero_copy_only=False).astype(np.float64).reshape(len(rows), dim)
+    # one key per vector, by value: -0.0 is 0.0 and every NaN is the same NaN (DuckDB's equality)
+    key = np.where(np.isnan(matrix), np.nan, matrix + 0.0)
+    key = np.ascontiguousarray(key).view(np.dtype((np.void, 8 * max(dim, 1))))[:, 0]
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    codes = np.full(len(values), -1, np.int32)
+    codes[rows] = inverse.reshape(-1).astype(np.int32)
+    distinct = matrix[first]
+    offsets = np.arange(len(first) + 1, dtype=np.int64) * dim
+    dictionary = values.take(pa.array(rows[first], pa.int64()))
+    return (
+        codes,
+        dictionary,
+        {"offsets": offsets, "values": distinct.reshape(-1), "float32": single},
     )
 
 

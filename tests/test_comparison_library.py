@@ -512,7 +512,7 @@ def test_dob_comparison_compiles_to_expected_leaves():
         'my_udf("a_l", "a_r") > 3',
         "\"a_l\" = 'x'",
         '"a" = "a"',  # no _l/_r
-        'levenshtein("a_l", "a_r") >= 2',  # wrong direction
+        'levenshtein("a_l", "a_r") = 2',  # equality on a metric
         "(((",
     ],
 )

@@ -144,17 +144,18 @@ def test_check_columns():
             "blob": pa.array([b"x"]),
             "st": pa.array([{"a": 1}]),
             "ftags": [[1.5]],
+            "btags": [[True]],
         }
     )
-    check_columns(t, ["first_name", "dob", "tags"])
+    check_columns(t, ["first_name", "dob", "tags", "ftags"])  # float lists: cosine vectors
     with pytest.raises(InputError, match=r"'First_name'.*did you mean 'first_name'"):
         check_columns(t, ["First_name"])
     with pytest.raises(InputError, match=r"'blob'.*binary.*usable types"):
         check_columns(t, ["blob"])
     with pytest.raises(InputError, match=r"'st'.*struct"):
         check_columns(t, ["st"])
-    with pytest.raises(InputError, match=r"'ftags'"):
-        check_columns(t, ["ftags"])
+    with pytest.raises(InputError, match=r"'btags'"):
+        check_columns(t, ["btags"])
 
 
 def test_reference_data_reads():

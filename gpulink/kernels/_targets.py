@@ -9,6 +9,8 @@ global names; each target gets its own copy of the body whose globals point at t
 compiled versions of the bodies it calls, so the CPU build calls CPU code and the GPU build calls
 device functions, from one source text. A body module's global ``ON_GPU`` reads True in the
 GPU build and False in the CPU build (a compile-time constant: the other branch is dropped).
+A module with a global ``LIBDEVICE`` gets ``numba.cuda.libdevice`` there in the GPU build, and
+``REAL_GPU`` True (False under the CUDA simulator, which has no libdevice).
 
 >>> import numpy as np
 >>> @kernel_body
@@ -47,6 +49,15 @@ def _retarget(fn, target: str, jit):
     new_globals = dict(fn.__globals__)
     if "ON_GPU" in new_globals:
         new_globals["ON_GPU"] = target == "gpu"
+    if target == "gpu" and "LIBDEVICE" in new_globals:
+        # libdevice's functions (fma...) exist on a device, not in the simulator
+        from gpulink.kernels._cuda import SIMULATOR
+
+        if not SIMULATOR:
+            from numba.cuda import libdevice
+
+            new_globals["LIBDEVICE"] = libdevice
+            new_globals["REAL_GPU"] = True
     for name in fn.__code__.co_names:
         obj = new_globals.get(name)
         if _is_body(obj) and obj is not fn:

@@ -14,7 +14,10 @@ Packed columns (built on the host by :func:`pack_columns`, moved to the device a
   code ``k`` of column ``c`` spans ``chars[str_offsets[str_base[c] + k] : ...[... + k + 1]]``.
 * numbers / dates: ``values[val_base[c] + k]``.
 * arrays: element codes of value ``k`` of column ``c`` span
-  ``elements[arr_offsets[arr_base[c] + k] : arr_offsets[arr_base[c] + k + 1]]``.
+  ``elements[arr_offsets[arr_base[c] + k] : arr_offsets[arr_base[c] + k + 1]]``; its length as
+  written (duplicates and null elements counted) is ``values[val_base[c] + k]``.
+* vectors (lists of floats): ``arr_offsets[arr_base[c]]`` is 1 for float32 vectors, else 0;
+  vector ``k`` is ``values[arr_offsets[arr_base[c] + 1 + k] : ...[... + 2 + k]]``.
 * character sets of strings: for a string column ``c`` (which has no array offsets of its
   own), ``e = arr_offsets[arr_base[c]]`` and ``elements[e + 4k : e + 4k + 4]`` hold the set of
   the code points (mod 128) of value ``k`` as four 32-bit words: the Jaro bound reads two
@@ -30,11 +33,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from gpulink.kernels._targets import cpu_jit, kernel_body
-from gpulink.kernels.numeric import abs_difference, great_circle_km
+from gpulink.kernels.numeric import abs_difference, cosine_similarity, great_circle_km
 from gpulink.kernels.program import (
     LEAF_ABS_DIFF_LE,
     LEAF_ARRAY_INTERSECT_GE,
+    LEAF_ARRAY_LEAST_LEN_LE,
+    LEAF_ARRAY_SUBSET,
     LEAF_COLUMNS_REVERSED,
+    LEAF_COSINE_GE,
     LEAF_DAMERAU_LE,
     LEAF_DISTANCE_KM_LE,
     LEAF_ELSE,
@@ -169,18 +175,25 @@ def pack_columns(table, expressions: list[str]) -> PackedColumns:
         n_str += len(str_off_parts[-1])
         n_chars += len(chars_parts[-1])
         val_base[c] = n_val
-        val_parts.append(np.asarray(col.values, dtype=np.float64))
-        n_val += len(val_parts[-1])
+        if col.kind == "array":
+            val_parts.append(np.asarray(col.list_lengths, dtype=np.float64))
+        else:
+            val_parts.append(np.asarray(col.values, dtype=np.float64))
         arr_base[c] = n_arr
         if col.kind == "array":
             arr_off_parts.append(offsets + n_elem)
             elem_parts.append(np.asarray(col.elements, dtype=np.int32))
+        elif col.kind == "vector":
+            flag = np.array([1 if col.float32 else 0], np.int64)
+            arr_off_parts.append(np.concatenate([flag, offsets + n_val]))
+            elem_parts.append(np.zeros(0, np.int32))
         elif col.kind == "string":
             arr_off_parts.append(np.array([n_elem], np.int64))
             elem_parts.append(char_set_words(np.asarray(col.chars, np.uint32), offsets))
         else:
             arr_off_parts.append(np.zeros(1, np.int64))
             elem_parts.append(np.zeros(0, np.int32))
+        n_val += len(val_parts[-1])
         n_arr += len(arr_off_parts[-1])
         n_elem += len(elem_parts[-1])
         tf_base[c] = n_tf
@@ -529,6 +542,38 @@ def eval_leaf(
             arr_offsets[base + cj + 1],
         )
         return TRUE if size >= threshold else FALSE
+    if kind == LEAF_ARRAY_SUBSET or kind == LEAF_ARRAY_LEAST_LEN_LE:
+        len_i = values[val_base[c] + ci]
+        len_j = values[val_base[c] + cj]
+        least = len_i if len_i < len_j else len_j
+        if kind == LEAF_ARRAY_LEAST_LEN_LE:
+            return TRUE if least <= threshold else FALSE
+        base = arr_base[c]
+        size = sorted_intersection_size(
+            elements,
+            arr_offsets[base + ci],
+            arr_offsets[base + ci + 1],
+            arr_offsets[base + cj],
+            arr_offsets[base + cj + 1],
+        )
+        return TRUE if size == least else FALSE
+    if kind == LEAF_COSINE_GE:
+        base = arr_base[c]
+        single = arr_offsets[base] != 0
+        slot = leaf_metric[k]
+        if slot >= 0 and not math.isnan(metric_cache[slot]):
+            metric = metric_cache[slot]
+        else:
+            a0 = arr_offsets[base + 1 + ci]
+            b0 = arr_offsets[base + 1 + cj]
+            metric = cosine_similarity(values, a0, b0, arr_offsets[base + 2 + ci] - a0, single)
+            if slot >= 0:
+                metric_cache[slot] = metric  # a NaN is computed again: rare (zero vectors)
+        if math.isnan(metric):
+            return TRUE  # DuckDB orders NaN above every number: NaN >= t holds
+        if single:
+            threshold = np.float64(np.float32(threshold))  # FLOAT >= literal compares as FLOAT
+        return TRUE if metric >= threshold else FALSE
     if kind == LEAF_COLUMNS_REVERSED:
         di = codes[c2, i]
         dj = codes[c2, j]

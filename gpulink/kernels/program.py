@@ -28,7 +28,20 @@ LEAF_DISTANCE_KM_LE     great-circle km between (lat=leaf_col, lng=leaf_col2) <=
 LEAF_ARRAY_INTERSECT_GE size of the intersection of the arrays >= threshold
 LEAF_COLUMNS_REVERSED   l[col] == r[col2] and l[col2] == r[col] (by value)
 LEAF_EXACT_AS_STRING    value equality across two dictionaries (col on the left, col2 right)
+LEAF_ARRAY_SUBSET       size of the intersection == least(len(l), len(r)): one array is a
+                        subset of the other (lengths as written: duplicates and null
+                        elements count, as DuckDB's ``array_length``)
+LEAF_ARRAY_LEAST_LEN_LE least(len(l), len(r)) <= threshold (lengths as written)
+LEAF_COSINE_GE          cosine_similarity(l, r) >= threshold over float vectors, as DuckDB's
+                        ``array_cosine_similarity`` (in float32 for FLOAT[n] vectors); a NaN
+                        similarity (a zero vector) is TRUE: DuckDB orders NaN above every
+                        number
 =====================  ==================================================================
+
+A comparison a leaf kind does not state in its own direction is a NOT over one: for integer
+distances ``levenshtein(l, r) >= 2`` is ``NOT (levenshtein(l, r) <= 1.999...)``, and
+``jaro_similarity(l, r) <= 0.8`` is ``NOT (jaro_similarity(l, r) >= nextafter(0.8))``; both
+equalities hold for every float64 metric value, and a null stays UNKNOWN under NOT.
 
 ``leaf_metric[k]`` is the similarity slot a fuzzy leaf reads: leaves of one comparison that
 compute the same metric on the same column share a slot, so the metric is computed once per
@@ -60,6 +73,9 @@ LEAF_DISTANCE_KM_LE = 10
 LEAF_ARRAY_INTERSECT_GE = 11
 LEAF_COLUMNS_REVERSED = 12
 LEAF_EXACT_AS_STRING = 13
+LEAF_ARRAY_SUBSET = 14
+LEAF_ARRAY_LEAST_LEN_LE = 15
+LEAF_COSINE_GE = 16
 
 OP_AND = -1
 OP_OR = -2
