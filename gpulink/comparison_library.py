@@ -337,27 +337,20 @@ class AbsoluteDateDifferenceAtThresholds(AbsoluteTimeDifferenceAtThresholds):
     _parse = "try_parse_date"
 
 
-class ArrayIntersectAtSizes(ComparisonCreator):
+class ArrayIntersectAtSizes(_ThresholdComparison):
     """Null / intersection size >= each threshold / else.
 
     >>> len(ArrayIntersectAtSizes("aliases", [2, 1]).create_comparison_levels())
     4
     """
 
+    _exact = False
+
     def __init__(self, col_name: ColumnLike, size_threshold_or_thresholds=(1,)):
-        self.thresholds = _as_list(size_threshold_or_thresholds)
-        super().__init__(col_name)
+        super().__init__(col_name, size_threshold_or_thresholds)
 
-    def create_comparison_levels(self):
-        c = self.col_expression
-        return [
-            cll.NullLevel(c),
-            *[cll.ArrayIntersectLevel(c, min_intersection=t) for t in self.thresholds],
-            cll.ElseLevel(),
-        ]
-
-    def create_output_column_name(self) -> str:
-        return self.col_expression.output_column_name
+    def _level(self, col, threshold):
+        return cll.ArrayIntersectLevel(col, min_intersection=threshold)
 
 
 class DistanceFunctionAtThresholds(_ThresholdComparison):
@@ -389,27 +382,18 @@ class DistanceFunctionAtThresholds(_ThresholdComparison):
         )
 
 
-class CosineSimilarityAtThresholds(ComparisonCreator):
+class CosineSimilarityAtThresholds(_ThresholdComparison):
     """Null / cosine similarity >= each threshold / else, over float vectors.
 
     >>> CosineSimilarityAtThresholds("embedding").thresholds
     [0.9, 0.8, 0.7]
     """
 
+    _exact = False
+    _level = cll.CosineSimilarityLevel
+
     def __init__(self, col_name: ColumnLike, score_threshold_or_thresholds=(0.9, 0.8, 0.7)):
-        self.thresholds = _as_list(score_threshold_or_thresholds)
-        super().__init__(col_name)
-
-    def create_comparison_levels(self):
-        c = self.col_expression
-        return [
-            cll.NullLevel(c),
-            *[cll.CosineSimilarityLevel(c, t) for t in self.thresholds],
-            cll.ElseLevel(),
-        ]
-
-    def create_output_column_name(self) -> str:
-        return self.col_expression.output_column_name
+        super().__init__(col_name, score_threshold_or_thresholds)
 
 
 class DistanceInKMAtThresholds(ComparisonCreator):
