@@ -532,22 +532,13 @@ def eval_leaf(
         lng1 = values[val_base[c2] + di]
         lng2 = values[val_base[c2] + dj]
         return TRUE if great_circle_km(lat1, lng1, lat2, lng2) <= threshold else FALSE
-    if kind == LEAF_ARRAY_INTERSECT_GE:
-        base = arr_base[c]
-        size = sorted_intersection_size(
-            elements,
-            arr_offsets[base + ci],
-            arr_offsets[base + ci + 1],
-            arr_offsets[base + cj],
-            arr_offsets[base + cj + 1],
-        )
-        return TRUE if size >= threshold else FALSE
     if kind == LEAF_ARRAY_SUBSET or kind == LEAF_ARRAY_LEAST_LEN_LE:
         len_i = values[val_base[c] + ci]
         len_j = values[val_base[c] + cj]
         least = len_i if len_i < len_j else len_j
         if kind == LEAF_ARRAY_LEAST_LEN_LE:
             return TRUE if least <= threshold else FALSE
+    if kind == LEAF_ARRAY_INTERSECT_GE or kind == LEAF_ARRAY_SUBSET:
         base = arr_base[c]
         size = sorted_intersection_size(
             elements,
@@ -556,6 +547,8 @@ def eval_leaf(
             arr_offsets[base + cj],
             arr_offsets[base + cj + 1],
         )
+        if kind == LEAF_ARRAY_INTERSECT_GE:
+            return TRUE if size >= threshold else FALSE
         return TRUE if size == least else FALSE
     if kind == LEAF_COSINE_GE:
         base = arr_base[c]
