@@ -197,3 +197,25 @@ def test_reading_and_checking_ids_load_neither_acero_nor_datasets(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(("chosen", "expected"), [(None, "system"), ("mimalloc", "mimalloc")])
+def test_importing_gpulink_makes_the_system_allocator_arrows_default_unless_chosen(
+    chosen, expected
+):
+    """mimalloc's per-thread heaps cost the 50k pipeline ~85 MiB of resident memory; a process
+    that names an allocator in ARROW_DEFAULT_MEMORY_POOL keeps it."""
+    import os
+    import subprocess
+    import sys
+
+    if expected not in pa.supported_memory_backends():
+        pytest.skip(f"this pyarrow has no {expected} allocator")
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    if chosen:
+        env["ARROW_DEFAULT_MEMORY_POOL"] = chosen
+    code = "import pyarrow as pa, gpulink\nprint(pa.default_memory_pool().backend_name)\n"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.strip() == expected
