@@ -33,6 +33,30 @@ if str(ROOT) not in sys.path:
 ENGINES = ("splink-duckdb", "gpulink-cpu", "gpulink-gpu")
 THRESHOLD = 0.9
 
+# Importing gpulink sets Arrow's allocator for its process and those it starts
+# (gpulink/arrow_memory.py); each engine's worker gets the environment this script began with,
+# so that Splink runs on pyarrow's own default.
+ARROW_POOL_VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
+ARROW_POOL_AT_START = os.environ.get(ARROW_POOL_VARIABLE)
+
+
+def engine_env(**extra: str) -> dict:
+    """The environment an engine's worker starts with: this script's at its start, plus
+    ``PYTHONPATH`` to the checkout and ``extra``."""
+    env = dict(os.environ, **extra)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    env.pop(ARROW_POOL_VARIABLE, None)
+    if ARROW_POOL_AT_START is not None:
+        env[ARROW_POOL_VARIABLE] = ARROW_POOL_AT_START
+    return env
+
+
+def arrow_memory_pool() -> str:
+    """The allocator of this process's default Arrow memory pool."""
+    import pyarrow as pa
+
+    return pa.default_memory_pool().backend_name
+
 
 # --------------------------------------------------------------------------------------------
 # The model: one spec, parametrised by the library (splink or gpulink)
@@ -175,9 +199,8 @@ def _pairs_scored(linker) -> int | None:
 
 
 def run_gpulink(data: str, seed: int, max_pairs: float, backend: str) -> dict:
+    import gpulink as gl  # isort: skip (first: it picks Arrow's allocator, arrow_memory.py)
     import pyarrow.parquet as pq
-
-    import gpulink as gl
 
     if not hasattr(gl, "Linker"):
         raise _Skip("gpulink.Linker does not exist yet (the public API is being built)")
@@ -229,8 +252,6 @@ class _Skip(Exception):
 
 def worker(engine: str, data: str, seed: int, max_pairs: float) -> dict:
     """Run one engine on one dataset in this process; return its JSON-able record."""
-    from gpulink.evaluation import accuracy_at_thresholds, b_cubed
-
     start = time.perf_counter()
     if engine == "splink-duckdb":
         try:
@@ -245,6 +266,9 @@ def worker(engine: str, data: str, seed: int, max_pairs: float) -> dict:
     total = time.perf_counter() - start
     # Peak RSS of this process, before evaluation adds its own arrays.
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    pool = arrow_memory_pool()
+    from gpulink.evaluation import accuracy_at_thresholds, b_cubed
+
     pairs, truth = out["pairs"], out["truth"]
     acc = accuracy_at_thresholds(pairs, truth, [0.5, THRESHOLD, 0.99])
     bc = b_cubed(out["clusters"], truth)
@@ -260,6 +284,7 @@ def worker(engine: str, data: str, seed: int, max_pairs: float) -> dict:
         "pairs_per_s_predict": (scored / out["stages"]["predict"]) if scored else None,
         "pairs_at_0.5": pairs.num_rows,
         "peak_rss_bytes": peak_kib * 1024,
+        "arrow_memory_pool": pool,
         "device_peak_bytes": out.get("device_peak_bytes"),
         "accuracy": {
             "pairwise": {f"{r['threshold']:g}": r for r in acc},
@@ -363,9 +388,7 @@ def _run_engine(engine: str, data: Path, seed: int, max_pairs: float, timeout: f
             "--result",
             str(out),
         ]
-        env = dict(
-            os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
-        )
+        env = engine_env()
         try:
             # cwd: DuckDB spills into ./.tmp; a temporary cwd is removed even after a timeout
             proc = subprocess.run(

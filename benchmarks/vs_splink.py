@@ -215,12 +215,13 @@ def _warm_up(table, model: Model, seed: int) -> dict:
 
 
 def run_gpulink(data: str, model: Model, threads: int, seed: int, max_pairs: float) -> dict:
+    # gpulink first, as a gpulink program starts: it picks Arrow's allocator before pyarrow
+    # makes its default pool (gpulink/arrow_memory.py)
+    import gpulink as gl  # isort: skip
+    import gpulink.comparison_library as cl  # isort: skip
     import numba
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    import gpulink as gl
-    import gpulink.comparison_library as cl
 
     # the warm-up reads only its slice: the harness should not inflate the engine's peak RSS
     head = next(pq.ParquetFile(data).iter_batches(batch_size=WARMUP_RECORDS))
@@ -264,8 +265,6 @@ def _peak_rss() -> int:
 
 def worker(engine: str, data: str, model_name: str, threads: int, seed: int, max_pairs: float):
     """Run one engine on one dataset in this process; return its JSON-able record."""
-    from gpulink.evaluation import accuracy_at_thresholds, b_cubed
-
     model = MODELS[model_name]
     if engine == "splink-duckdb":
         out = run_splink(data, model, threads, seed, max_pairs)
@@ -273,6 +272,10 @@ def worker(engine: str, data: str, model_name: str, threads: int, seed: int, max
         out = run_gpulink(data, model, threads, seed, max_pairs)
     else:
         raise bench._Skip(f"unknown engine {engine!r}; choose from {ENGINES}")
+    out["arrow_memory_pool"] = bench.arrow_memory_pool()
+    # imported only now: importing gpulink would set the Splink process's allocator
+    from gpulink.evaluation import accuracy_at_thresholds, b_cubed
+
     pairs, truth, times = out.pop("pairs"), out.pop("truth"), out["stages"]
     total = sum(times[s] for s in STAGES)
     scored = out["pairs_scored"]
@@ -313,11 +316,7 @@ def _run_engine(engine: str, data: Path, model: str, args) -> dict:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", engine,
                "--data", str(data), "--model", model, "--threads", str(args.threads),
                "--seed", str(args.seed), "--max-pairs", str(args.max_pairs), "--result", str(out)]  # fmt: skip
-        env = dict(
-            os.environ,
-            NUMBA_NUM_THREADS=str(args.threads),
-            PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-        )
+        env = bench.engine_env(NUMBA_NUM_THREADS=str(args.threads))
         load_before = os.getloadavg()
         start = time.perf_counter()
         try:

@@ -5,8 +5,12 @@
 ['first_name', 'dob']
 """
 
-from gpulink import comparison_level_library, comparison_library, exploratory
+# First, before anything reads data through pyarrow: see gpulink.arrow_memory.
 from gpulink.arrow_memory import use_system_memory_pool
+
+use_system_memory_pool()
+
+from gpulink import comparison_level_library, comparison_library, exploratory
 from gpulink.backend import resolve_backend
 from gpulink.blocking import block_on
 from gpulink.db_api import DuckDBAPI
@@ -21,8 +25,6 @@ from gpulink.errors import (
 from gpulink.levels import ColumnExpression
 from gpulink.linker import Linker
 from gpulink.settings import Settings, SettingsCreator
-
-use_system_memory_pool()  # before gpulink allocates through pyarrow: see gpulink.arrow_memory
 
 __version__ = "0.1.0"
 
