@@ -21,6 +21,7 @@ from gpulink.errors import (
     InputError,
     MissingDependency,
     SettingsError,
+    TableExistsError,
 )
 from gpulink.levels import ColumnExpression
 from gpulink.linker import Linker
@@ -40,6 +41,7 @@ __all__ = [
     "Settings",
     "SettingsCreator",
     "SettingsError",
+    "TableExistsError",
     "__version__",
     "block_on",
     "comparison_level_library",

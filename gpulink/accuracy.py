@@ -244,13 +244,16 @@ def labelled_pairs_from_column(
     )  # fmt: skip
 
 
-def _labels_arrow(labels) -> pa.Table:
+def _labels_arrow(linker, labels) -> pa.Table:
+    """A labels table: a table, or (Splink's ``labels_splinkdataframe_or_table_name``) the name
+    of one registered with the linker (``register_labels_table``, ``register_table``), else a
+    file path."""
     from gpulink.evaluation import _to_arrow
 
     if isinstance(labels, str):
-        from gpulink.io import to_arrow
+        from gpulink.named_tables import _as_table
 
-        return to_arrow(labels)
+        return _as_table(linker, labels, "the labels table")[0]
     return _to_arrow(labels, "labels")
 
 
@@ -258,7 +261,8 @@ def _record_keys(linker, uid, sd) -> pa.Array:
     """Join keys of records (``source_dataset`` + id for link jobs, the id for dedupe)."""
     key = pc.cast(uid, pa.large_string())
     if linker.settings.link_type != "dedupe_only" and sd is not None:
-        key = pc.binary_join_element_wise(pc.cast(sd, pa.large_string()), key, "-__-")
+        sep = pa.scalar("-__-", pa.large_string())  # a str would be a (small) string
+        key = pc.binary_join_element_wise(pc.cast(sd, pa.large_string()), key, sep)
     return key
 
 
@@ -268,7 +272,7 @@ def labelled_pairs_from_table(linker, labels) -> LabelledPairs:
     lacks are dropped (Splink's inner join)."""
     s = linker.settings
     uid, sd = s.unique_id_column_name, s.source_dataset_column_name
-    t = _labels_arrow(labels)
+    t = _labels_arrow(linker, labels)
     link = s.link_type != "dedupe_only"
     need = [f"{uid}_l", f"{uid}_r", "clerical_match_score"]
     if link:

@@ -37,6 +37,16 @@ class MissingDependency(GpulinkError, ImportError):
     """An optional dependency is not installed; the message names the ``pip install`` to run."""
 
 
+class TableExistsError(GpulinkError, ValueError):
+    """A table name is taken (Splink's ``register_table`` without ``overwrite=True``).
+
+    >>> raise TableExistsError("table 'people' is already registered with this linker")
+    Traceback (most recent call last):
+    ...
+    gpulink.errors.TableExistsError: table 'people' is already registered with this linker
+    """
+
+
 __all__ = [
     "BackendUnavailable",
     "DeviceMemoryError",
@@ -44,4 +54,5 @@ __all__ = [
     "InputError",
     "MissingDependency",
     "SettingsError",
+    "TableExistsError",
 ]

@@ -31,6 +31,7 @@ from gpulink.checks import is_integer
 from gpulink.errors import InputError, SettingsError
 from gpulink.expressions import parse
 from gpulink.io import check_columns, normalise_input
+from gpulink.named_tables import CLUSTERS, PREDICT, TableRegistry, resolve
 from gpulink.results import LinkResult
 from gpulink.settings import Settings
 from gpulink.table import encode_records
@@ -131,6 +132,9 @@ class Linker:
         # register_term_frequency_lookup: canonical column -> lookup; register_blocked_pairs_...
         self._tf_lookups: dict[str, pa.Table] = {}
         self._registered_pairs = None
+        # Splink's named tables (register_table & co, predict's and clusters' names): see
+        # gpulink.named_tables
+        self._tables = TableRegistry()
         self._estimates = ParameterEstimates()
         self._em_sessions: list = []
         self.timings: dict[str, float] = {"load": time.perf_counter() - start}
@@ -262,7 +266,7 @@ class LinkerInference:
         """
         from gpulink.deterministic import deterministic_link
 
-        return deterministic_link(self._linker)
+        return self._linker._tables.add(deterministic_link(self._linker), PREDICT, produced=True)
 
     def predict(
         self,
@@ -315,7 +319,7 @@ class LinkerInference:
                 chunk_pairs=chunk_pairs,
             )  # fmt: skip
             result.linker_id = id(linker)
-            return result
+            return linker._tables.add(result, PREDICT, produced=True)
         if registered is not None:
             from gpulink.blocked_pairs import registered_plan
             from gpulink.blocking import to_blocking_rules
@@ -323,15 +327,17 @@ class LinkerInference:
             rules = to_blocking_rules(linker.settings.blocking_rules)
             scorer = linker._scorer(rules)
             plan = registered_plan(scorer.table, registered)
-            return self._score_plan(
+            result = self._score_plan(
                 scorer, plan, threshold_match_probability, threshold_match_weight,
                 chunk_pairs, match_keys=registered.match_keys,
             )  # fmt: skip
-        scorer = linker._scorer(prediction_rules(linker.settings))
-        return self._score_plan(
-            scorer, scorer.plan(), threshold_match_probability, threshold_match_weight,
-            chunk_pairs,
-        )  # fmt: skip
+        else:
+            scorer = linker._scorer(prediction_rules(linker.settings))
+            result = self._score_plan(
+                scorer, scorer.plan(), threshold_match_probability, threshold_match_weight,
+                chunk_pairs,
+            )  # fmt: skip
+        return linker._tables.add(result, PREDICT, produced=True)
 
     def _score_plan(
         self, scorer, plan, threshold_match_probability, threshold_match_weight, chunk_pairs,
@@ -428,9 +434,10 @@ class LinkerInference:
             plan = build_chunk_plan(
                 scorer.table, scorer.rules, linker.settings.link_type, left, right
             )
-        return self._score_plan(
+        result = self._score_plan(
             scorer, plan, threshold_match_probability, threshold_match_weight, chunk_pairs
         )
+        return linker._tables.add(result, PREDICT, produced=True)
 
     def compute_blocked_pairs_for_predict(self) -> PredictionResult:
         """Splink 5's candidate pairs that :meth:`predict` scores (the prediction blocking
@@ -572,6 +579,7 @@ class LinkerClustering:
         linker = self._linker
         table = linker._record_table()
         start = time.perf_counter()
+        df_predict = resolve(linker, df_predict, "cluster_pairwise_predictions_at_threshold")
         if not isinstance(df_predict, PredictionResult) or df_predict.linker_id not in (
             None,
             id(linker),
@@ -579,8 +587,9 @@ class LinkerClustering:
             raise InputError(
                 "cluster_pairwise_predictions_at_threshold needs the result of "
                 "linker.inference.predict() or deterministic_link() from this linker (its pairs "
-                "are record positions in this linker's input); for another linker's predictions "
-                "use that linker, "
+                "are record positions in this linker's input), or a predictions table "
+                "registered with linker.table_management.register_table_predict(table); for "
+                "another linker's predictions use that linker, "
                 "or gpulink.clustering.cluster_pairwise_predictions_at_threshold on a table "
                 "of unique ids"
             )
@@ -606,7 +615,8 @@ class LinkerClustering:
         out = clusters_with_records(result.column("cluster_id"), table.data)
         linker.timings["cluster"] = time.perf_counter() - start
         p = threshold_probability(threshold_match_probability, threshold_match_weight)
-        return LinkResult(out, metadata={} if p is None else {"threshold_match_probability": p})
+        result = LinkResult(out, metadata={} if p is None else {"threshold_match_probability": p})
+        return linker._tables.add(result, CLUSTERS, produced=True)
 
     def cluster_using_single_best_links(
         self,
@@ -627,14 +637,14 @@ class LinkerClustering:
         start = time.perf_counter()
         out = linker_single_best_links(
             self._linker,
-            df_predict,
+            resolve(self._linker, df_predict, "cluster_using_single_best_links"),
             duplicate_free_datasets,
             threshold_match_probability,
             threshold_match_weight,
             ties_method,
         )
         self._linker.timings["cluster"] = time.perf_counter() - start
-        return out
+        return self._linker._tables.add(out, CLUSTERS, produced=True)
 
     def compute_graph_metrics(
         self,
@@ -651,8 +661,12 @@ class LinkerClustering:
         """
         from gpulink.graph_metrics import linker_graph_metrics
 
+        linker = self._linker
         return linker_graph_metrics(
-            self._linker, df_predict, df_clustered, threshold_match_probability
+            linker,
+            resolve(linker, df_predict, "compute_graph_metrics"),
+            resolve(linker, df_clustered, "compute_graph_metrics"),
+            threshold_match_probability,
         )
 
 
@@ -869,7 +883,7 @@ class LinkerEvaluation:
 
 
 class LinkerMisc:
-    """``linker.misc``: save the model."""
+    """``linker.misc``: save the model; query the linker's named tables with SQL."""
 
     def __init__(self, linker: Linker):
         self._linker = linker
@@ -892,6 +906,38 @@ class LinkerMisc:
                 out_path, overwrite=overwrite, splink_compatible=splink_compatible
             )
         return settings.to_splink_dict() if splink_compatible else settings.to_dict()
+
+    def query_sql(self, sql: str, output_type: str = "splink_df"):
+        """Splink's ``query_sql``: run SQL over this linker's named tables, with DuckDB.
+
+        gpulink has no SQL engine of its own: the query runs on a fresh in-memory DuckDB
+        connection (``pip install duckdb``; without it a MissingDependency) in which every table
+        this linker has a name for is visible under that name: tables registered with
+        ``linker.table_management`` (``register_table``'s name; ``register_table_predict``'s
+        and ``register_labels_table``'s ``physical_name``) and the results it produced that you
+        still hold (predict, clusters, term-frequency tables, earlier queries) under their
+        ``physical_name``; a templated name (``__splink__df_predict``,
+        ``__splink__df_clustered_with_input_data``...) is the latest such table. Only queries
+        run (tables made with ``CREATE`` are not kept). ``output_type``: ``"splink_df"`` (or
+        ``"splinkdf"``: a result named ``__splink__df_sql_query_<hex>``, itself queryable) or
+        ``"pandas"``, as Splink's.
+
+        >>> import gpulink as gl, gpulink.comparison_library as cl
+        >>> from gpulink.datasets import synthetic_people
+        >>> s = gl.SettingsCreator("dedupe_only", [cl.ExactMatch("first_name")],
+        ...     blocking_rules_to_generate_predictions=[gl.block_on("surname")])
+        >>> linker = gl.Linker(synthetic_people(300, seed=2), s, backend="cpu")
+        >>> df_predict = linker.inference.predict()
+        >>> top = linker.misc.query_sql(f"select * from {df_predict.physical_name} limit 10")
+        >>> len(top), top.columns == df_predict.columns
+        (10, True)
+        >>> n = linker.misc.query_sql("select count(*) as n from __splink__df_predict", "pandas")
+        >>> int(n["n"][0]) == len(df_predict)
+        True
+        """
+        from gpulink.named_tables import query_sql
+
+        return query_sql(self._linker, sql, output_type)
 
 
 class LinkerBlockingAnalysis:

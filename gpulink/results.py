@@ -54,8 +54,10 @@ class LinkResult:
     behave as Splink's (``limit`` of None or 0 means every row; writing refuses an existing file
     unless ``overwrite=True``). ``to_arrow()`` / ``to_pandas()`` give the whole table. On the GPU
     backend ``to_cupy()`` gives the numeric columns as device arrays and ``to_cudf()`` a cudf
-    DataFrame when cudf is installed. Nothing here needs a database: ``physical_name``,
-    ``templated_name`` and ``as_duckdbpyrelation()`` are not provided.
+    DataFrame when cudf is installed. Results a linker names (predict's, the clusters',
+    registered tables: see :mod:`gpulink.named_tables`) carry Splink's ``templated_name`` and
+    ``physical_name``, under which ``linker.misc.query_sql`` sees them; nothing here needs a
+    database, and ``as_duckdbpyrelation()`` is not provided.
 
     >>> r = LinkResult(pa.table({"unique_id_l": [1, 3], "unique_id_r": [2, 4]}))
     >>> r.as_record_list(limit=1), r.as_dict()

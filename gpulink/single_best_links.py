@@ -226,7 +226,8 @@ def linker_single_best_links(
     ):
         raise InputError(
             "cluster_using_single_best_links needs the result of linker.inference.predict() "
-            "from this linker (its pairs are record positions in this linker's input)"
+            "from this linker (its pairs are record positions in this linker's input), or a "
+            "predictions table registered with linker.table_management.register_table_predict"
         )
     table = linker._record_table()
     if linker.settings.link_type == "dedupe_only" or table.source_dataset is None:

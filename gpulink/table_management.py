@@ -1,9 +1,10 @@
 """``linker.table_management``: Splink's term-frequency tables, registered lookups and pairs.
 
-gpulink keeps no database, so of Splink's ``table_management`` methods those that compute or
-register something the model uses are here: :meth:`LinkerTableManagement.compute_tf_table`,
-``register_term_frequency_lookup``, ``register_blocked_pairs_for_predict`` and
-``invalidate_cache``. A column's term frequencies are those the encoder already counts
+Splink's ``table_management`` methods: :meth:`LinkerTableManagement.compute_tf_table`,
+``register_term_frequency_lookup``, ``register_blocked_pairs_for_predict``,
+``invalidate_cache``, and, over the linker's registry of named Arrow tables (gpulink keeps no
+database: see :mod:`gpulink.named_tables`), ``register_table``, ``register_table_predict``,
+``register_labels_table`` and ``delete_tables_created_by_splink_from_db``. A column's term frequencies are those the encoder already counts
 (``EncodedColumn.counts``), over every input record (all tables of a link job together), as
 Splink's ``count(*) / count(<col>)`` grouped by the non-null values, unless a lookup is
 registered for it.
@@ -193,8 +194,11 @@ def tf_lookup_table(table: RecordTable, input_data, col_name: str, tf_prefix: st
 
 class LinkerTableManagement:
     """``linker.table_management``: Splink's term-frequency tables, registered term-frequency
-    lookups and blocked pairs, and ``invalidate_cache`` (gpulink keeps no database tables, so
-    Splink's ``register_table``, ``register_table_predict`` and the like are not here)."""
+    lookups and blocked pairs, registered tables (``register_table``,
+    ``register_table_predict``, ``register_labels_table``), ``invalidate_cache`` and
+    ``delete_tables_created_by_splink_from_db``. gpulink keeps no database: named tables live
+    in the linker's registry of Arrow tables (see :mod:`gpulink.named_tables`), which
+    ``linker.misc.query_sql`` queries."""
 
     def __init__(self, linker: Linker):
         self._linker = linker
@@ -222,14 +226,17 @@ class LinkerTableManagement:
         >>> round(sum(tf.as_dict()["tf_city"]), 12)
         1.0
         """
+        from gpulink.named_tables import tf_table_name
+
         linker = self._linker
-        return LinkResult(
+        result = LinkResult(
             tf_table(
                 linker._record_table(),
                 column_name,
                 tf_prefix=linker.settings.term_frequency_adjustment_column_prefix,
             )
         )
+        return linker._tables.add(result, tf_table_name(column_name), produced=True)
 
     def register_term_frequency_lookup(self, input_data, col_name: str) -> LinkResult:
         """Splink 5's user-supplied term frequencies for input column ``col_name``: training
@@ -334,6 +341,137 @@ class LinkerTableManagement:
         linker._table = None
         linker._tf_lookups = {}
         linker._registered_pairs = None
+        linker._tables.forget_produced()  # Splink's invalidate_cache drops its tables too
+        linker._drop_caches()
+
+    def register_table_predict(self, input_data):
+        """Splink 5's pre-computed predictions: returns them as a predict result of this
+        linker, which :meth:`~gpulink.linker.LinkerClustering.cluster_pairwise_predictions_at_threshold`,
+        ``cluster_using_single_best_links``, ``compute_graph_metrics``, charts and
+        ``linker.misc.query_sql`` accept wherever they accept ``predict()``'s output.
+
+        ``input_data``: a predictions table (as Splink, ``db_api.register(...)`` of one; also a
+        DataFrame, a pyarrow Table, a parquet/CSV path or the name of a table registered with
+        this linker) with ``unique_id_l``/``unique_id_r`` (the model's unique id column), for
+        link jobs ``source_dataset_l``/``_r``, and ``match_probability`` to cluster at a
+        threshold: the columns of ``predict()``'s output (e.g. written earlier with
+        ``to_parquet``). Every id must name a record of this linker's input (an InputError
+        names the first that does not). The result's ``templated_name`` is
+        ``__splink__df_predict``; its ``physical_name`` is that of a registered input,
+        else a new ``__splink__df_predict_<hex>``.
+
+        >>> import gpulink as gl, gpulink.comparison_library as cl
+        >>> from gpulink.datasets import synthetic_people
+        >>> s = gl.SettingsCreator("dedupe_only", [cl.ExactMatch("first_name"),
+        ...     cl.ExactMatch("dob")], blocking_rules_to_generate_predictions=[gl.block_on("surname")])
+        >>> linker = gl.Linker(synthetic_people(300, seed=2), s, backend="cpu")
+        >>> saved = linker.inference.predict().to_pandas()  # e.g. read back from parquet
+        >>> df_predict = linker.table_management.register_table_predict(saved)
+        >>> df_predict.templated_name
+        '__splink__df_predict'
+        >>> clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(df_predict, 0.9)
+        >>> len(clusters)
+        300
+        """
+        from gpulink.linker import PredictionResult
+        from gpulink.named_tables import PREDICT, _as_table, prediction_from_table
+
+        linker = self._linker
+        data, physical = _as_table(linker, input_data, "the predictions table")
+        if isinstance(input_data, PredictionResult) and input_data.linker_id == id(linker):
+            result = PredictionResult(data, input_data.left_index, input_data.right_index)
+            result.linker_id = id(linker)
+        else:
+            result = prediction_from_table(linker, data)
+        result.metadata = dict(getattr(input_data, "metadata", None) or {})
+        return linker._tables.add(result, PREDICT, physical_name=physical)
+
+    def register_labels_table(self, input_data) -> LinkResult:
+        """Splink 5's labels table, for ``linker.evaluation.accuracy_analysis_from_labels_table``
+        and ``prediction_errors_from_labels_table`` (which take the result, or its name).
+
+        ``input_data`` (as Splink, ``db_api.register(...)`` of one; also a DataFrame, a pyarrow
+        Table, a path, a list of dicts or the name of a table registered with this linker) has
+        Splink's columns ``unique_id_l``, ``unique_id_r`` (the model's unique id column),
+        ``clerical_match_score`` (1 a match, 0 a non-match) and, for link jobs,
+        ``source_dataset_l``/``_r``; a missing column is an InputError naming it. The result's
+        ``templated_name`` is ``__splink__df_labels``; its ``physical_name`` is that of a
+        registered input, else a new ``__splink__df_labels_<hex>``.
+
+        >>> import gpulink as gl, gpulink.comparison_library as cl
+        >>> from gpulink.datasets import synthetic_people
+        >>> s = gl.SettingsCreator("dedupe_only", [cl.ExactMatch("first_name"),
+        ...     cl.ExactMatch("dob")], blocking_rules_to_generate_predictions=[gl.block_on("surname")])
+        >>> linker = gl.Linker(synthetic_people(300, seed=2), s, backend="cpu")
+        >>> pairs = linker.inference.predict().as_record_list(limit=2)
+        >>> labels = linker.table_management.register_labels_table([
+        ...     {"unique_id_l": p["unique_id_l"], "unique_id_r": p["unique_id_r"],
+        ...      "clerical_match_score": 1.0} for p in pairs])
+        >>> t = linker.evaluation.accuracy_analysis_from_labels_table(labels, output_type="table")
+        >>> t.as_record_list()[0]["p"]
+        2.0
+        """
+        from gpulink.named_tables import LABELS, _as_table, check_labels_table
+
+        linker = self._linker
+        data, physical = _as_table(linker, input_data, "the labels table")
+        check_labels_table(linker, data)
+        return linker._tables.add(LinkResult(data), LABELS, physical_name=physical)
+
+    def register_table(self, input_table, table_name: str, overwrite: bool = False) -> LinkResult:
+        """Splink's ``register_table``: keep ``input_table`` under ``table_name``, for
+        ``linker.misc.query_sql`` and for the methods that take a table name
+        (``accuracy_analysis_from_labels_table("my_labels")``...).
+
+        ``input_table``: a dict of columns, a list of dicts (records), a pandas or polars
+        DataFrame, a pyarrow Table, a parquet/CSV path or the name of a table already
+        registered. The result's ``templated_name`` and ``physical_name`` are ``table_name``.
+        A name in use (a registered table, or a result the linker produced and you still
+        hold) is a :class:`~gpulink.errors.TableExistsError` unless ``overwrite=True``.
+
+        >>> import gpulink as gl, gpulink.comparison_library as cl
+        >>> from gpulink.datasets import synthetic_people
+        >>> s = gl.SettingsCreator("dedupe_only", [cl.ExactMatch("first_name")])
+        >>> linker = gl.Linker(synthetic_people(50, seed=2), s, backend="cpu")
+        >>> t = linker.table_management.register_table({"a": [666, 777, 888], "b": [4, 5, 6]},
+        ...     "test_dict")
+        >>> t.physical_name, linker.misc.query_sql("select a from test_dict where b > 4").as_dict()
+        ('test_dict', {'a': [777, 888]})
+        >>> linker.table_management.register_table({"a": [1]}, "test_dict")
+        Traceback (most recent call last):
+        ...
+        gpulink.errors.TableExistsError: table 'test_dict' is already registered with this linker; pass overwrite=True to replace it, or register the table under another name
+        """
+        from gpulink.named_tables import register_table
+
+        return register_table(self._linker, input_table, table_name, overwrite)
+
+    def delete_tables_created_by_splink_from_db(self) -> None:
+        """Splink's housekeeping: forget the tables gpulink made (the names of predict's,
+        the clusters', term-frequency and ``query_sql`` results, which ``query_sql`` then no
+        longer sees) and drop its cached intermediate tables (the encoded records and the
+        columns packed for the kernels, rebuilt on next use). As in Splink, tables you
+        registered (``register_table``, ``register_table_predict``,
+        ``register_labels_table``, term-frequency lookups, blocked pairs) are kept, and the
+        model is unchanged. Results you hold stay usable: gpulink frees their rows when you
+        drop them (Splink drops its tables from the database).
+
+        >>> import gpulink as gl, gpulink.comparison_library as cl
+        >>> from gpulink.datasets import synthetic_people
+        >>> s = gl.SettingsCreator("dedupe_only", [cl.ExactMatch("first_name")],
+        ...     blocking_rules_to_generate_predictions=[gl.block_on("surname")])
+        >>> linker = gl.Linker(synthetic_people(300, seed=2), s, backend="cpu")
+        >>> pairs = linker.inference.predict()
+        >>> _ = linker.table_management.register_table({"a": [1]}, "mine")
+        >>> linker.table_management.delete_tables_created_by_splink_from_db()
+        >>> linker.misc.query_sql("show tables", output_type="pandas")["name"].tolist()
+        ['mine']
+        >>> len(linker.inference.predict()) == len(pairs)
+        True
+        """
+        linker = self._linker
+        linker._tables.forget_produced()
+        linker._table = None
         linker._drop_caches()
 
 
