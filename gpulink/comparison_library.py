@@ -396,6 +396,48 @@ class CosineSimilarityAtThresholds(_ThresholdComparison):
         super().__init__(col_name, score_threshold_or_thresholds)
 
 
+class PairwiseStringDistanceFunctionAtThresholds(_ThresholdComparison):
+    """Null / the arrays share an element / the most similar pair of elements at each
+    threshold / else, over arrays of strings (see
+    :class:`~gpulink.comparison_level_library.PairwiseStringDistanceFunctionLevel`).
+
+    >>> c = PairwiseStringDistanceFunctionAtThresholds("names", "levenshtein", [1, 3])
+    >>> [lvl.create_label_for_charts() for lvl in c.create_comparison_levels()]
+    ['names is NULL', 'Array intersection size >= 1', "Min `levenshtein` distance of 'names' <= than 1'", "Min `levenshtein` distance of 'names' <= than 3'", 'All other comparisons']
+    >>> c.create_description()
+    'Pairwise levenshtein distance at thresholds 1, 3 vs. anything else'
+    """
+
+    _exact = False
+
+    def __init__(
+        self, col_name: ColumnLike, distance_function_name: str, distance_threshold_or_thresholds
+    ):
+        self.distance_function_name = distance_function_name
+        super().__init__(col_name, distance_threshold_or_thresholds)
+
+    def create_comparison_levels(self):
+        c = self.col_expression
+        # Splink: identical arrays are taken to be the most similar, whatever the metric
+        return [
+            cll.NullLevel(c),
+            cll.ArrayIntersectLevel(c, min_intersection=1),
+            *[self._level(c, t) for t in self.thresholds],
+            cll.ElseLevel(),
+        ]
+
+    def _level(self, col, threshold):
+        return cll.PairwiseStringDistanceFunctionLevel(col, self.distance_function_name, threshold)
+
+    def create_description(self) -> str:
+        plural = "s" if len(self.thresholds) > 1 else ""
+        listed = ", ".join(map(str, self.thresholds))
+        return (
+            f"Pairwise {self.distance_function_name} distance at threshold{plural} {listed} "
+            "vs. anything else"
+        )
+
+
 class DistanceInKMAtThresholds(ComparisonCreator):
     """Null (either coordinate) / distance <= each km threshold / else.
 
@@ -738,5 +780,6 @@ __all__ = [
     "JaroWinklerAtThresholds",
     "LevenshteinAtThresholds",
     "NameComparison",
+    "PairwiseStringDistanceFunctionAtThresholds",
     "PostcodeComparison",
 ]

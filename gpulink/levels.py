@@ -39,6 +39,10 @@ from gpulink.kernels.program import (
     LEAF_JARO_WINKLER_GE,
     LEAF_LEVENSHTEIN_LE,
     LEAF_NULL,
+    LEAF_PAIRWISE_DAMERAU_LE,
+    LEAF_PAIRWISE_JARO_GE,
+    LEAF_PAIRWISE_JW_GE,
+    LEAF_PAIRWISE_LEV_LE,
     LEAF_PERCENT_DIFF_LE,
 )
 
@@ -53,7 +57,7 @@ _TOKEN_RE = re.compile(
   | (?P<str>'(?:[^']|'')*')
   | (?P<num>\d+\.\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|\d+(?:[eE][-+]?\d+)?)
   | (?P<id>[A-Za-z_][A-Za-z0-9_$]*)
-  | (?P<op><=|>=|<>|!=|==|\|\||[=<>+\-*/(),\[\]])
+  | (?P<op><=|>=|<>|!=|==|->|\|\||[=<>+\-*/(),\[\]])
     """,
     re.VERBOSE,
 )
@@ -99,6 +103,23 @@ class Unary:
 class Case:
     whens: tuple  # ((cond, value), ...)
     default: object
+
+
+@dataclass(frozen=True)
+class Lambda:
+    param: str  # DuckDB's ``x -> body`` (a function argument)
+    body: object
+
+
+@dataclass(frozen=True)
+class ListLit:
+    items: tuple  # ``[a, b]``
+
+
+@dataclass(frozen=True)
+class Index:
+    expr: object  # ``expr[index]`` (1-based, as DuckDB)
+    index: object
 
 
 class _SqlSyntaxError(Exception):
@@ -220,7 +241,22 @@ class _Parser:
             if isinstance(inner, Lit) and isinstance(inner.value, (int, float)):
                 return Lit(-inner.value)
             return Unary("-", inner)
-        return self.primary()
+        node = self.primary()
+        while self.peek() == ("op", "["):
+            self.take()
+            index = self.or_()
+            self.expect("]")
+            node = Index(node, index)
+        return node
+
+    def argument(self):
+        """A function argument: an expression, or a lambda ``x -> body``."""
+        kind, text = self.peek()
+        if kind == "id" and self.peek(1) == ("op", "->"):
+            self.take()
+            self.take()
+            return Lambda(text, self.or_())
+        return self.or_()
 
     def primary(self):
         kind, text = self.take()
@@ -228,6 +264,15 @@ class _Parser:
             node = self.or_()
             self.expect(")")
             return node
+        if kind == "op" and text == "[":
+            items = []
+            if self.peek() != ("op", "]"):
+                items.append(self.or_())
+                while self.peek() == ("op", ","):
+                    self.take()
+                    items.append(self.or_())
+            self.expect("]")
+            return ListLit(tuple(items))
         if kind == "num":
             value: float | int = float(text) if any(c in text for c in ".eE") else int(text)
             return Lit(value)
@@ -254,10 +299,10 @@ class _Parser:
                 self.take()
                 args = []
                 if self.peek() != ("op", ")"):
-                    args.append(self.or_())
+                    args.append(self.argument())
                     while self.peek() == ("op", ","):
                         self.take()
-                        args.append(self.or_())
+                        args.append(self.argument())
                 self.expect(")")
                 return Func(text.lower(), tuple(args))
             return Col(text)
@@ -337,6 +382,12 @@ def render(node, *, keep_quotes: bool = True) -> str:
             return f"({r(node.a)} IS NOT NULL)"
         sep = " " if node.op == "NOT" else ""
         return f"({node.op}{sep}{r(node.a)})"
+    if isinstance(node, Lambda):
+        return f"{node.param} -> {r(node.body)}"
+    if isinstance(node, ListLit):
+        return f"[{', '.join(r(x) for x in node.items)}]"
+    if isinstance(node, Index):
+        return f"{r(node.expr)}[{r(node.index)}]"
     if isinstance(node, Case):
         parts = " ".join(f"WHEN {r(c)} THEN {r(v)}" for c, v in node.whens)
         default = f" ELSE {r(node.default)}" if node.default is not None else ""
@@ -358,6 +409,12 @@ def _columns(node) -> list[Col]:
     if isinstance(node, Case):
         out = [c for w in node.whens for part in w for c in _columns(part)]
         return out + (_columns(node.default) if node.default is not None else [])
+    if isinstance(node, Lambda):  # the parameter is no column
+        return [c for c in _columns(node.body) if c != Col(node.param)]
+    if isinstance(node, ListLit):
+        return [c for x in node.items for c in _columns(x)]
+    if isinstance(node, Index):
+        return _columns(node.expr) + _columns(node.index)
     return []
 
 
@@ -372,6 +429,10 @@ def _map_columns(node, fn):
         return Bin(node.op, _map_columns(node.a, fn), _map_columns(node.b, fn))
     if isinstance(node, Unary):
         return Unary(node.op, _map_columns(node.a, fn))
+    if isinstance(node, Index):
+        return Index(_map_columns(node.expr, fn), _map_columns(node.index, fn))
+    if isinstance(node, ListLit):
+        return ListLit(tuple(_map_columns(x, fn) for x in node.items))
     return node
 
 
@@ -460,6 +521,18 @@ _FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "=": "=", "<>": "<>"}
 _LENGTH_FUNCS = ("array_length", "len", "length", "array_size", "size")
 _INTERSECT_FUNCS = ("list_intersect", "array_intersect")
 _COSINE_FUNCS = ("array_cosine_similarity", "list_cosine_similarity")
+# Splink's PairwiseStringDistanceFunctionLevel: the metric over element pairs, and whether its
+# aggregate is the maximum (a similarity) or the minimum (a distance)
+_PAIRWISE_METRICS = {
+    "levenshtein": (LEAF_PAIRWISE_LEV_LE, "le"),
+    "damerau_levenshtein": (LEAF_PAIRWISE_DAMERAU_LE, "le"),
+    "jaro_similarity": (LEAF_PAIRWISE_JARO_GE, "ge"),
+    "jaro": (LEAF_PAIRWISE_JARO_GE, "ge"),
+    "jaro_winkler_similarity": (LEAF_PAIRWISE_JW_GE, "ge"),
+    "jaro_winkler": (LEAF_PAIRWISE_JW_GE, "ge"),
+}
+_LIST_AGGREGATES = {"list_min": "le", "array_min": "le", "list_max": "ge", "array_max": "ge"}
+_TRANSFORM_FUNCS = ("list_transform", "array_transform", "list_apply", "array_apply", "apply")
 
 
 def _leaf(kind: int, exprs: list, threshold: float, kind_needed: str | None) -> Leaf:
@@ -609,7 +682,57 @@ def _least_length_operand(node):
     return _pair(a, b)
 
 
-def _other_direction(kind: int, direction: str, op: str, expr, t: float) -> Predicate:
+def _transform_args(node):
+    """(list, lambda) of ``list_transform(list, x -> ...)`` (or a DuckDB synonym), else None."""
+    if (
+        isinstance(node, Func)
+        and node.name in _TRANSFORM_FUNCS
+        and len(node.args) == 2
+        and isinstance(node.args[1], Lambda)
+    ):
+        return node.args
+    return None
+
+
+def _pairwise_operand(node):
+    """(metric name, aggregate direction, side-free array) of the SQL Splink's
+    PairwiseStringDistanceFunctionLevel writes, else None::
+
+        list_min(list_transform(flatten(list_transform(a_l, x -> list_transform(a_r,
+            y -> [x, y]))), pair -> levenshtein(pair[1], pair[2])))
+    """
+    if not (isinstance(node, Func) and node.name in _LIST_AGGREGATES and len(node.args) == 1):
+        return None
+    scored = _transform_args(node.args[0])
+    if scored is None:
+        return None
+    flat, score = scored
+    if not (isinstance(flat, Func) and flat.name == "flatten" and len(flat.args) == 1):
+        return None
+    outer = _transform_args(flat.args[0])
+    if outer is None:
+        return None
+    left, lam_x = outer
+    inner = _transform_args(lam_x.body)
+    if inner is None:
+        return None
+    right, lam_y = inner
+    if lam_x.param == lam_y.param or lam_y.body != ListLit((Col(lam_x.param), Col(lam_y.param))):
+        return None
+    metric = score.body
+    p = Col(score.param)
+    if not (
+        isinstance(metric, Func)
+        and metric.name in _PAIRWISE_METRICS
+        and metric.args == (Index(p, Lit(1)), Index(p, Lit(2)))
+    ):
+        return None
+    return metric.name, _LIST_AGGREGATES[node.name], _pair(left, right)
+
+
+def _other_direction(
+    kind: int, direction: str, op: str, expr, t: float, kind_needed: str = "string"
+) -> Predicate:
     """A string metric compared against its leaf's direction, as NOT over that leaf.
 
     ``d >= t`` is ``NOT (d < t)`` and ``d > t`` is ``NOT (d <= t)`` for a distance ``d``;
@@ -618,13 +741,13 @@ def _other_direction(kind: int, direction: str, op: str, expr, t: float) -> Pred
     """
     if direction == "le":
         t2 = _le_threshold("<" if op == ">=" else "<=", t)
-        leaf = _leaf(kind, [expr], t2, "string")
+        leaf = _leaf(kind, [expr], t2, kind_needed)
         if t2 < 0:  # a distance is never negative: TRUE for every non-null pair
-            leaf0 = _leaf(kind, [expr], 0.0, "string")
+            leaf0 = _leaf(kind, [expr], 0.0, kind_needed)
             return Node("or", (leaf0, Node("not", (leaf0,))))
         return Node("not", (leaf,))
     t2 = _ge_threshold(">" if op == "<=" else ">=", t)
-    return Node("not", (_leaf(kind, [expr], t2, "string"),))
+    return Node("not", (_leaf(kind, [expr], t2, kind_needed),))
 
 
 def _check_fraction(t: float, what: str) -> None:
@@ -662,6 +785,26 @@ def _comparison_to_leaf(node: Bin) -> Predicate:
             return _leaf(LEAF_EXACT, [ea], 0.0, None)
         left, right = (ea, eb) if sa == "l" else (eb, ea)
         return _leaf(LEAF_EXACT_AS_STRING, [left, right], 0.0, None)
+    pairwise = _pairwise_operand(a)
+    if pairwise is not None:
+        name, aggregate, expr = pairwise
+        kind, direction = _PAIRWISE_METRICS[name]
+        if aggregate != direction:
+            raise _SqlSyntaxError(
+                f"the {'greatest' if aggregate == 'ge' else 'least'} {name} over element pairs "
+                "is not supported; gpulink computes the most similar pair (list_min of a "
+                "distance, list_max of a similarity), as PairwiseStringDistanceFunctionLevel"
+            )
+        t = _num(b)
+        if direction == "ge":
+            _check_fraction(t, f"the pairwise {name} threshold")
+        if direction == "le" and op in ("<=", "<"):
+            return _leaf(kind, [expr], _le_threshold(op, t), "array")
+        if direction == "ge" and op in (">=", ">"):
+            return _leaf(kind, [expr], _ge_threshold(op, t), "array")
+        if op in ("<=", "<", ">=", ">"):
+            return _other_direction(kind, direction, op, expr, t, "array")
+        raise _SqlSyntaxError(f"the pairwise {name} {op} is not a level gpulink can run")
     if isinstance(a, Func) and a.name in _STRING_METRICS and len(a.args) == 2:
         kind, direction = _STRING_METRICS[a.name]
         expr = _pair(*a.args)
@@ -803,7 +946,8 @@ def condition_to_predicate(sql_condition: str, where: str = "") -> Predicate:
             "gpulink runs the conditions of Splink's comparison libraries (exact, null, "
             "Levenshtein, Damerau-Levenshtein, Jaro, Jaro-Winkler, Jaccard, absolute, date "
             "and percentage difference, distance in km, array intersection and subset, "
-            "cosine similarity, reversed columns) combined with And/Or/Not; write the level with "
+            "cosine similarity, pairwise string distances of arrays, reversed columns) "
+            "combined with And/Or/Not; write the level with "
             "gpulink.comparison_level_library (e.g. cll.And(cll.ExactMatchLevel('a'), "
             "cll.LevenshteinLevel('b', 1))) or derive a column before linking"
         ) from None

@@ -19,10 +19,16 @@ import pyarrow.compute as pc
 from gpulink.backend import CPU
 from gpulink.blocking import build_plan, to_blocking_rules
 from gpulink.checks import number_argument
-from gpulink.errors import SettingsError
+from gpulink.errors import InputError, SettingsError
 from gpulink.kernels._targets import cpu
 from gpulink.kernels.compare import pack_columns, program_arrays, scratch_size
 from gpulink.kernels.pairs import plan_arrays
+from gpulink.kernels.program import (
+    LEAF_PAIRWISE_DAMERAU_LE,
+    LEAF_PAIRWISE_JARO_GE,
+    LEAF_PAIRWISE_JW_GE,
+    LEAF_PAIRWISE_LEV_LE,
+)
 from gpulink.kernels.score import launcher
 from gpulink.kernels.weights import match_probability as probability_of_weight
 from gpulink.kernels.weights import pair_term_frequency
@@ -89,6 +95,45 @@ def threshold_to_weight(
     return -math.inf
 
 
+_PAIRWISE_KINDS = (
+    LEAF_PAIRWISE_LEV_LE,
+    LEAF_PAIRWISE_DAMERAU_LE,
+    LEAF_PAIRWISE_JARO_GE,
+    LEAF_PAIRWISE_JW_GE,
+)
+
+
+def check_pairwise_columns(program, table) -> None:
+    """Raise InputError when a pairwise string distance reads a list column whose elements
+    are not strings (DuckDB refuses ``levenshtein(INTEGER, INTEGER)`` too).
+
+    >>> import pyarrow as pa
+    >>> import gpulink.comparison_library as cl
+    >>> from gpulink.settings import SettingsCreator
+    >>> from gpulink.table import encode_records
+    >>> comparison = cl.PairwiseStringDistanceFunctionAtThresholds("ids", "levenshtein", 1)
+    >>> program = compile_program(SettingsCreator("dedupe_only", [comparison]).get_settings())
+    >>> table = encode_records(pa.table({"unique_id": [1, 2], "ids": [[1], [2]]}), ["ids"])
+    >>> check_pairwise_columns(program, table)
+    Traceback (most recent call last):
+    ...
+    gpulink.errors.InputError: 'ids' holds lists of int64, but a pairwise string distance (PairwiseStringDistanceFunctionLevel) compares lists of strings; cast the column to lists of strings before linking (pyarrow: .cast(pa.list_(pa.string()))), or compare the lists with ArrayIntersectLevel
+    """
+    for k in np.flatnonzero(np.isin(program.leaf_kind, _PAIRWISE_KINDS)):
+        expr = program.columns[int(program.leaf_col[k])]
+        col = table.column(expr)
+        if col.kind == "array" and col.element_offsets is None:
+            element_type = (
+                col.element_dictionary.type if col.element_dictionary is not None else "?"
+            )
+            raise InputError(
+                f"{expr!r} holds lists of {element_type}, but a pairwise string distance "
+                "(PairwiseStringDistanceFunctionLevel) compares lists of strings; cast the "
+                "column to lists of strings before linking (pyarrow: "
+                ".cast(pa.list_(pa.string()))), or compare the lists with ArrayIntersectLevel"
+            )
+
+
 @dataclass
 class ScoredPairs:
     """Record indices, weights, rule and (optionally) gammas of the pairs a predict kept."""
@@ -124,6 +169,7 @@ class Scorer:
             for expr in rule.expressions:
                 needed.setdefault(expr, None)
         table.ensure_columns(needed)
+        check_pairwise_columns(self.program, table)
         key = tuple(self.columns)
         if packed_cache is not None and key in packed_cache:
             self.packed = packed_cache[key]

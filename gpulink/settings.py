@@ -855,9 +855,9 @@ class Settings:
 
         "string" (string metrics), "number" (absolute / percentage difference, distance),
         "timestamp" (date and time differences: seconds since the epoch, thresholds in
-        seconds, as Splink's EPOCH() SQL), "array" (array intersection and subset), "vector"
-        (cosine similarity of lists of floats). Columns used only for
-        exact-match and null tests may be any kind and are not listed.
+        seconds, as Splink's EPOCH() SQL), "array" (array intersection and subset, pairwise
+        string distances), "vector" (cosine similarity of lists of floats). Columns used only
+        for exact-match and null tests may be any kind and are not listed.
         """
         out: dict[str, str] = {}
         for c in self.comparisons:

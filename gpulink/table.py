@@ -15,7 +15,9 @@ CONTRACT (shared by blocking, kernels, training and prediction; the encoder fill
   Numbers: ``values[k]`` (float64). Dates: ``values[k]`` is days since 1970-01-01 (float64,
   exact); timestamps: seconds since the epoch. Arrays: ``offsets``/``elements`` give each distinct
   array as sorted, de-duplicated int32 element codes into a per-column element dictionary, and
-  ``list_lengths`` its length as written (duplicates and null elements counted). Vectors (lists
+  ``list_lengths`` its length as written (duplicates and null elements counted); for arrays of
+  strings, element ``e`` is ``element_chars[element_offsets[e]:element_offsets[e+1]]`` (code
+  points, as strings' ``chars``), for the pairwise string distances. Vectors (lists
   of floats, for cosine similarity): ``values[offsets[k]:offsets[k+1]]`` holds vector ``k`` in
   order; every vector of a column has the same length; ``float32`` says they were FLOAT[n].
 * ``tf[k] = count(value k) / count(non-null)`` over all input records (Splink's term frequency).
@@ -57,6 +59,9 @@ class EncodedColumn:
     list_lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     # vectors: the input held float32 elements (DuckDB computes their cosine in float32)
     float32: bool = False
+    # arrays of strings: the element dictionary as code points (pairwise string distances)
+    element_offsets: np.ndarray | None = None
+    element_chars: np.ndarray | None = None
 
     @property
     def n_values(self) -> int:
@@ -432,6 +437,11 @@ def encode_column(data: pa.Table, expression: str, *, kind: str | None = None) -
     elif natural == "array":
         lengths = pc.list_value_length(dictionary)
         out.list_lengths = lengths.to_numpy(zero_copy_only=False).astype(np.int64)
+        elements = out.element_dictionary
+        if elements is not None and (
+            pa.types.is_string(elements.type) or pa.types.is_large_string(elements.type)
+        ):
+            out.element_offsets, out.element_chars = _code_points(elements)
     elif natural in ("number", "date", "timestamp"):
         out.values = _as_float64(dictionary, natural)
     return out

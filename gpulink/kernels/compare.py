@@ -15,7 +15,10 @@ Packed columns (built on the host by :func:`pack_columns`, moved to the device a
 * numbers / dates: ``values[val_base[c] + k]``.
 * arrays: element codes of value ``k`` of column ``c`` span
   ``elements[arr_offsets[arr_base[c] + k] : arr_offsets[arr_base[c] + k + 1]]``; its length as
-  written (duplicates and null elements counted) is ``values[val_base[c] + k]``.
+  written (duplicates and null elements counted) is ``values[val_base[c] + k]``. For arrays of
+  strings, the strings section of ``c`` holds the *element* dictionary: element ``e`` spans
+  ``chars[str_offsets[str_base[c] + e] : ...[... + e + 1]]``, so the string comparators run
+  on elements as they run on a string column's values (pairwise string distances).
 * vectors (lists of floats): ``arr_offsets[arr_base[c]]`` is 1 for float32 vectors, else 0;
   vector ``k`` is ``values[arr_offsets[arr_base[c] + 1 + k] : ...[... + 2 + k]]``.
 * character sets of strings: for a string column ``c`` (which has no array offsets of its
@@ -51,6 +54,10 @@ from gpulink.kernels.program import (
     LEAF_JARO_WINKLER_GE,
     LEAF_LEVENSHTEIN_LE,
     LEAF_NULL,
+    LEAF_PAIRWISE_DAMERAU_LE,
+    LEAF_PAIRWISE_JARO_GE,
+    LEAF_PAIRWISE_JW_GE,
+    LEAF_PAIRWISE_LEV_LE,
     LEAF_PERCENT_DIFF_LE,
     MAX_STACK,
     OP_AND,
@@ -162,16 +169,18 @@ def pack_columns(table, expressions: list[str]) -> PackedColumns:
         col = table.column(expr)
         codes[c] = col.codes
         offsets = np.asarray(col.offsets, dtype=np.int64)
-        if col.kind == "string" and len(col.chars):
-            lengths = np.diff(offsets)
-            max_len = max(max_len, int(lengths.max()) if len(lengths) else 0)
+        if col.kind == "string":
+            str_offsets, str_chars = offsets, np.asarray(col.chars, dtype=np.uint32)
+        elif col.kind == "array" and col.element_offsets is not None:
+            str_offsets = np.asarray(col.element_offsets, dtype=np.int64)
+            str_chars = np.asarray(col.element_chars, dtype=np.uint32)
+        else:
+            str_offsets, str_chars = np.zeros(1, np.int64), np.zeros(0, np.uint32)
+        if len(str_chars):
+            max_len = max(max_len, int(np.diff(str_offsets).max()))
         str_base[c] = n_str
-        str_off_parts.append(offsets + n_chars if col.kind == "string" else np.zeros(1, np.int64))
-        chars_parts.append(
-            np.asarray(col.chars, dtype=np.uint32)
-            if col.kind == "string"
-            else np.zeros(0, np.uint32)
-        )
+        str_off_parts.append(str_offsets + n_chars)
+        chars_parts.append(str_chars)
         n_str += len(str_off_parts[-1])
         n_chars += len(chars_parts[-1])
         val_base[c] = n_val
@@ -293,7 +302,12 @@ class ProgramArrays:
         return ProgramArrays(**moved, n_slots=self.n_slots)
 
 
-_DISTANCE_KINDS = (LEAF_LEVENSHTEIN_LE, LEAF_DAMERAU_LE)
+_DISTANCE_KINDS = (
+    LEAF_LEVENSHTEIN_LE,
+    LEAF_DAMERAU_LE,
+    LEAF_PAIRWISE_LEV_LE,
+    LEAF_PAIRWISE_DAMERAU_LE,
+)
 _SIMILARITY_KINDS = (LEAF_JARO_GE, LEAF_JARO_WINKLER_GE)
 
 
@@ -465,6 +479,57 @@ def string_metric(
 
 
 @kernel_body
+def pairwise_string_metric(
+    kind, bound, a0, a1, b0, b1, c, chars, str_offsets, str_base, elements, arr_offsets, arr_base,
+    scratch,
+):  # fmt: skip
+    """Splink's pairwise string distance of two arrays of strings: over every pair ``(x, y)``
+    with ``x`` in ``elements[a0:a1]`` and ``y`` in ``elements[b0:b1]`` (element codes of
+    column ``c``, see the module docstring), the least levenshtein / damerau_levenshtein or
+    the greatest jaro / jaro_winkler (``kind``: a LEAF_PAIRWISE_* kind).
+
+    The runs hold each array's distinct non-null elements: null elements drop out as DuckDB's
+    ``list_min`` / ``list_max`` skip the NULL each gives, and repeats never change a minimum.
+    No pair left (an empty array, or only null elements) gives NaN: DuckDB's NULL.
+    ``bound`` (distances only; < 0: none) is the largest threshold read: a result above it is
+    reported as ``bound + 1``. The running minimum tightens each comparator's early exit.
+    """
+    if a1 <= a0 or b1 <= b0:
+        return math.nan
+    if kind == LEAF_PAIRWISE_LEV_LE or kind == LEAF_PAIRWISE_DAMERAU_LE:
+        inner = LEAF_LEVENSHTEIN_LE if kind == LEAF_PAIRWISE_LEV_LE else LEAF_DAMERAU_LE
+        best = -1.0
+        for s in range(a0, a1):
+            for t in range(b0, b1):
+                if elements[s] == elements[t]:
+                    return 0.0  # the same string: no distance is smaller
+                limit = bound
+                if best >= 0.0 and (limit < 0.0 or best - 1.0 < limit):
+                    limit = best - 1.0  # only a smaller distance matters now
+                d = string_metric(
+                    inner, limit, elements[s], elements[t], c, chars, str_offsets, str_base,
+                    elements, arr_offsets, arr_base, scratch,
+                )  # fmt: skip
+                if best < 0.0 or d < best:
+                    best = d
+        return best
+    inner = LEAF_JARO_GE if kind == LEAF_PAIRWISE_JARO_GE else LEAF_JARO_WINKLER_GE
+    best = 0.0
+    for s in range(a0, a1):
+        for t in range(b0, b1):
+            # bound -1: no character-set bound (an array column has no sets of its elements)
+            sim = string_metric(
+                inner, -1.0, elements[s], elements[t], c, chars, str_offsets, str_base,
+                elements, arr_offsets, arr_base, scratch,
+            )  # fmt: skip
+            if sim > best:
+                best = sim
+                if best >= 1.0:
+                    return best
+    return best
+
+
+@kernel_body
 def eval_leaf(
     k, i, j,
     leaf_kind, leaf_col, leaf_col2, leaf_threshold, leaf_metric, slot_bound,
@@ -550,6 +615,31 @@ def eval_leaf(
         if kind == LEAF_ARRAY_INTERSECT_GE:
             return TRUE if size >= threshold else FALSE
         return TRUE if size == least else FALSE
+    if (
+        kind == LEAF_PAIRWISE_LEV_LE
+        or kind == LEAF_PAIRWISE_DAMERAU_LE
+        or kind == LEAF_PAIRWISE_JARO_GE
+        or kind == LEAF_PAIRWISE_JW_GE
+    ):
+        slot = leaf_metric[k]
+        if slot >= 0 and not math.isnan(metric_cache[slot]):
+            metric = metric_cache[slot]
+        else:
+            base = arr_base[c]
+            bound = slot_bound[slot] if slot >= 0 else -1.0
+            metric = pairwise_string_metric(
+                kind, bound,
+                arr_offsets[base + ci], arr_offsets[base + ci + 1],
+                arr_offsets[base + cj], arr_offsets[base + cj + 1],
+                c, chars, str_offsets, str_base, elements, arr_offsets, arr_base, scratch,
+            )  # fmt: skip
+            if slot >= 0:
+                metric_cache[slot] = metric  # NaN (no pair) is computed again: no work
+        if math.isnan(metric):
+            return UNKNOWN  # DuckDB's list_min / list_max of no values is NULL
+        if kind == LEAF_PAIRWISE_LEV_LE or kind == LEAF_PAIRWISE_DAMERAU_LE:
+            return TRUE if metric <= threshold else FALSE
+        return TRUE if metric >= threshold else FALSE
     if kind == LEAF_COSINE_GE:
         base = arr_base[c]
         single = arr_offsets[base] != 0

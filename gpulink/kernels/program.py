@@ -36,6 +36,16 @@ LEAF_COSINE_GE          cosine_similarity(l, r) >= threshold over float vectors,
                         ``array_cosine_similarity`` (in float32 for FLOAT[n] vectors); a NaN
                         similarity (a zero vector) is TRUE: DuckDB orders NaN above every
                         number
+LEAF_PAIRWISE_LEV_LE    min over element pairs (x in l, y in r) of levenshtein(x, y) <=
+                        threshold, over arrays of strings (Splink's
+                        PairwiseStringDistanceFunctionLevel, DuckDB's ``list_min`` of
+                        ``list_transform``): null elements are skipped, and with no pair
+                        left (an empty array, only null elements) the minimum is NULL:
+                        UNKNOWN
+LEAF_PAIRWISE_DAMERAU_LE  the same with damerau_levenshtein
+LEAF_PAIRWISE_JARO_GE   max over element pairs of jaro(x, y) >= threshold (nulls, empty
+                        arrays as above; two empty strings score 0, as DuckDB)
+LEAF_PAIRWISE_JW_GE     the same with jaro_winkler
 =====================  ==================================================================
 
 A comparison a leaf kind does not state in its own direction is a NOT over one: for integer
@@ -76,6 +86,10 @@ LEAF_EXACT_AS_STRING = 13
 LEAF_ARRAY_SUBSET = 14
 LEAF_ARRAY_LEAST_LEN_LE = 15
 LEAF_COSINE_GE = 16
+LEAF_PAIRWISE_LEV_LE = 17
+LEAF_PAIRWISE_DAMERAU_LE = 18
+LEAF_PAIRWISE_JARO_GE = 19
+LEAF_PAIRWISE_JW_GE = 20
 
 OP_AND = -1
 OP_OR = -2
