@@ -41,6 +41,8 @@ import splink.comparison_level_library as scll  # noqa: E402
 import splink.comparison_library as scl  # noqa: E402
 from splink import DuckDBAPI, block_on  # noqa: E402
 
+from tests.test_more_levels import _with_parameters  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS = ["levenshtein", "damerau_levenshtein", "jaro", "jaro_winkler"]
 DUCKDB_NAME = {
@@ -340,21 +342,6 @@ def test_running_minimum_with_a_bound_keeps_every_threshold_decision():
 
 
 # -- pipeline parity with Splink + DuckDB -------------------------------------------------------
-
-
-def _with_parameters(settings_dict: dict, seed: int = 0) -> dict:
-    """Fixed, distinct m/u on every non-null level; λ = 0.01."""
-    d = copy.deepcopy(settings_dict)
-    rng = np.random.default_rng(seed)
-    for comparison in d["comparisons"]:
-        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
-        m = np.sort(rng.dirichlet(np.ones(len(levels))))[::-1]
-        u = np.clip(np.sort(rng.dirichlet(np.full(len(levels), 0.5))), 1e-4, None)
-        for level, mm, uu in zip(levels, m, u / u.sum()):
-            level["m_probability"] = float(mm)
-            level["u_probability"] = float(uu)
-    d["probability_two_random_records_match"] = 0.01
-    return d
 
 
 def _assert_same_predictions(table, comparisons, rules):
