@@ -3,11 +3,29 @@ reference data fixture."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_under_cuda_simulator(code: str, *args: str, timeout: int = 600):
+    """Run ``python -c code *args`` from the checkout under Numba's CUDA simulator (it must be
+    switched on before Numba is imported, hence a subprocess); returns the completed process."""
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", PYTHONPATH=str(ROOT))
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")

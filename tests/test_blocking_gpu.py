@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.conftest import run_under_cuda_simulator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,15 +53,7 @@ SIM_SCRIPT = textwrap.dedent(
 
 
 def test_gpu_launchers_match_cpu_under_cuda_simulator():
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", PYTHONPATH=str(ROOT))
-    proc = subprocess.run(
-        [sys.executable, "-c", SIM_SCRIPT],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = run_under_cuda_simulator(SIM_SCRIPT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "OK 27" in proc.stdout
 

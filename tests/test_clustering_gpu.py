@@ -3,14 +3,13 @@ that tiny graphs cross blocks), PTX for sm_90 without a GPU, and real-device tes
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.conftest import run_under_cuda_simulator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,15 +48,7 @@ SIMULATOR_SCRIPT = textwrap.dedent(
 
 
 def test_gpu_kernels_under_the_cuda_simulator_equal_the_cpu():
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", PYTHONPATH=str(ROOT))
-    proc = subprocess.run(
-        [sys.executable, "-c", SIMULATOR_SCRIPT],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_under_cuda_simulator(SIMULATOR_SCRIPT, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "BAD 0" in proc.stdout, proc.stdout[-3000:]
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.conftest import run_under_cuda_simulator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 METRIC_NAMES = ("jaro", "jaro_winkler", "levenshtein", "damerau_levenshtein", "jaccard")
@@ -129,15 +129,7 @@ def simulator_main() -> None:
 def test_gpu_launcher_under_cuda_simulator():
     pytest.importorskip("numba.cuda")
     pytest.importorskip("rapidfuzz")
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", PYTHONPATH=str(ROOT))
-    proc = subprocess.run(
-        [sys.executable, "-c", "import tests.test_comparators_gpu as t; t.simulator_main()"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = run_under_cuda_simulator("import tests.test_comparators_gpu as t; t.simulator_main()")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "simulator ok" in proc.stdout
 

@@ -12,9 +12,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -35,6 +32,8 @@ splink = pytest.importorskip("splink")
 import splink.comparison_level_library as scll  # noqa: E402
 import splink.comparison_library as scl  # noqa: E402
 from splink import DuckDBAPI, block_on  # noqa: E402
+
+from tests.conftest import run_under_cuda_simulator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -436,15 +435,7 @@ SIM_SCRIPT = textwrap.dedent(
 
 
 def test_new_leaves_on_gpu_equal_cpu_under_cuda_simulator():
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", PYTHONPATH=str(ROOT))
-    proc = subprocess.run(
-        [sys.executable, "-c", SIM_SCRIPT, str(ROOT / "tests")],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = run_under_cuda_simulator(SIM_SCRIPT, str(ROOT / "tests"))
     assert proc.returncode == 0, proc.stdout + proc.stderr[-6000:]
     assert "OK 435" in proc.stdout, proc.stdout
 

@@ -15,9 +15,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -41,6 +38,7 @@ import splink.comparison_level_library as scll  # noqa: E402
 import splink.comparison_library as scl  # noqa: E402
 from splink import DuckDBAPI, block_on  # noqa: E402
 
+from tests.conftest import run_under_cuda_simulator  # noqa: E402
 from tests.test_more_levels import _with_parameters  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -572,15 +570,7 @@ SIM_SCRIPT = textwrap.dedent(
 
 
 def test_pairwise_on_gpu_equals_cpu_and_duckdb_under_cuda_simulator():
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", PYTHONPATH=str(ROOT))
-    proc = subprocess.run(
-        [sys.executable, "-c", SIM_SCRIPT, str(ROOT / "tests")],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    proc = run_under_cuda_simulator(SIM_SCRIPT, str(ROOT / "tests"), timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-6000:]
     assert "OK 435" in proc.stdout, proc.stdout
 

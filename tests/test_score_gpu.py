@@ -9,8 +9,6 @@ the same comparisons on a real device. The oracle is the CPU build of the same b
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -18,6 +16,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+
+from tests.conftest import run_under_cuda_simulator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -152,15 +152,7 @@ def _need_data():
 
 def test_gpu_launchers_match_cpu_under_cuda_simulator():
     _need_data()
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", PYTHONPATH=str(ROOT))
-    proc = subprocess.run(
-        [sys.executable, "-c", SIM_SCRIPT, str(DATA / "fake_1000.csv")],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = run_under_cuda_simulator(SIM_SCRIPT, str(DATA / "fake_1000.csv"))
     assert proc.returncode == 0, proc.stdout + proc.stderr[-6000:]
     # 2 link types x 2 ranges x 2 grids x (3 score + 1 histogram) + 2 x 3 extras
     assert "OK 38" in proc.stdout, proc.stdout
