@@ -4,9 +4,9 @@ pyarrow's wheels allocate through mimalloc by default. In gpulink's pipeline tha
 per-thread heaps hold far more memory than Arrow asks for: on ``historical_50k`` Arrow never
 has more than 20 MiB allocated, yet the process peaks at ~390 MiB with mimalloc and ~306 MiB
 with the C library's allocator, and the whole 1M-record pipeline ran in 8.6 s instead of 10.2 s
-(``benchmarks/vs_splink.py``, 2-core VM; see ``benchmarks/NOTES.md``). Importing gpulink
-therefore makes the system allocator Arrow's default, unless the process chose one itself with
-Arrow's own switch, the ``ARROW_DEFAULT_MEMORY_POOL`` environment variable
+(2-core VM; ``benchmarks/results/allocator-ab-20261125/``, ``benchmarks/NOTES.md``). Importing
+gpulink therefore makes the system allocator Arrow's default, unless the process chose one
+itself with Arrow's own switch, the ``ARROW_DEFAULT_MEMORY_POOL`` environment variable
 (``ARROW_DEFAULT_MEMORY_POOL=mimalloc`` keeps pyarrow's default).
 
 Arrow's C++ readers and writers allocate from the pool the variable names when Arrow first
